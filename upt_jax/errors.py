@@ -1,0 +1,22 @@
+"""Error types of upt_jax.
+
+Every error a user can cause is a ``ValueError`` subclass whose message names
+the argument (or file), its shape, and how to fix it. The ``upt`` command turns
+them into one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+__all__ = ["UPTError", "DataError", "MissingDependencyError"]
+
+
+class UPTError(ValueError):
+    """Bad input to a upt_jax function (argument, shape or value)."""
+
+
+class DataError(UPTError):
+    """A data folder or file is missing, malformed or inconsistent."""
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency is needed; the message names the install command."""
