@@ -7,11 +7,29 @@ import os
 import numpy as np
 import pytest
 
-from test_data import EMB, D, K, N, O, make_dataset
 from upt_jax.cli import main
-from upt_jax.data import save_portable, write_official
+from upt_jax.data import Dataset, save_portable, write_official
 
 pytestmark = pytest.mark.fast
+
+K, D, N, O = 4, 6, 12, 3
+EMB = "embeddings"
+
+
+def make_dataset(objects: bool = True) -> Dataset:
+    rng = np.random.default_rng(0)
+    classes = ["Archery", "Bowling", "Diving", "Fencing"]
+    labels = (np.arange(N) % K).astype(np.int32)
+    return Dataset(
+        name="ucf101",
+        class_names=classes,
+        prototypes=rng.normal(size=(K, D)).astype(np.float32),
+        videos=rng.normal(size=(N, D)).astype(np.float32),
+        labels=labels,
+        video_names=[f"{classes[c]}/v_{classes[c]}_g{i:02d}_c01.avi" for i, c in enumerate(labels)],
+        object_prototypes=rng.normal(size=(O, D)).astype(np.float32) if objects else None,
+        object_probs=rng.random((N, O)).astype(np.float32) if objects else None,
+    )
 
 
 def test_validate_ok_official(tmp_path, capsys):

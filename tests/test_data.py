@@ -397,3 +397,10 @@ def test_save_rejects_inconsistent_dataset(tmp_path):
     with pytest.raises(DataError, match="labels"):
         write_official(ds, tmp_path / "o")
     assert not (tmp_path / "p").exists() and not (tmp_path / "o").exists()
+
+
+def test_duplicate_class_names(tmp_path):
+    ds = make_dataset()
+    ds.class_names[1] = ds.class_names[0]
+    with pytest.raises(DataError, match="duplicate class names"):
+        save_portable(ds, tmp_path / "p")

@@ -13,6 +13,7 @@ all of them, and ``upt validate`` prints them.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -181,7 +182,7 @@ def check_dataset(
             f"{at('class_names')} lists {len(ds.class_names)} classes but {at('prototypes')} has "
             f"{k} rows (shape {_shape_str(protos)}); one prototype per class, in class order."
         )
-    dup = sorted({c for c in ds.class_names if list(ds.class_names).count(c) > 1})
+    dup = sorted(c for c, m in collections.Counter(ds.class_names).items() if m > 1)
     if dup:
         problems.append(f"{at('class_names')}: duplicate class names {dup[:_MAX_LISTED]}; names must be unique.")
     if videos.shape[1] != d:

@@ -137,7 +137,9 @@ def _read_videofiles(path: str) -> tuple[list[str], list[str], list[str]]:
         classes.append(parts[-2] if len(parts) >= 2 else "")
     name = os.path.basename(path)
     if empty:
-        problems.append(f"{name}: {_n(len(empty), 'empty line')} (line numbers: {_listed(empty)}); one video path per line.")
+        problems.append(
+            f"{name}: {_n(len(empty), 'empty line')} (line numbers: {_listed(empty)}); one video path per line."
+        )
     if no_class:
         problems.append(
             f"{name}: {_n(len(no_class), 'line')} without a class folder (line numbers: {_listed(no_class)}); "
@@ -175,9 +177,17 @@ def _class_names(arr: np.ndarray, fname: str, problems: list[str]) -> list[str] 
 
 
 def _object_score_problems(
-    root: str, video_names: list[str], n_objects: int | None, what: str = "objectscores"
+    root: str,
+    video_names: list[str],
+    n_objects: int | None,
+    what: str = "objectscores",
+    into: np.ndarray | None = None,
 ) -> tuple[list[str], int | None]:
-    """Missing or wrongly sized per-video object scores (reads headers only)."""
+    """Missing or wrongly sized per-video object scores.
+
+    Reads only the ``.npy`` headers, unless ``into`` (``[N, n_objects]``) is
+    given: then each file is read once and its scores stored in ``into``.
+    """
     problems = []
     missing, unreadable = [], []
     lengths: dict[int, int] = {}
@@ -189,7 +199,13 @@ def _object_score_problems(
             sizes.append(None)
             continue
         try:
-            shape, _ = npy_shape(p)
+            if into is None:
+                shape, _ = npy_shape(p)
+            else:
+                row = np.load(p, allow_pickle=False)
+                shape = row.shape
+                if row.size == n_objects:
+                    into[len(sizes)] = row.reshape(-1)
         except (ValueError, OSError):
             unreadable.append(video_stem(v))
             sizes.append(None)
@@ -204,7 +220,10 @@ def _object_score_problems(
             f"(first: {_listed(missing)}); compute their object scores or remove the objectscores/ folder."
         )
     if unreadable:
-        problems.append(f"{what}/: {_n(len(unreadable), 'avg-features.npy file')} not readable as .npy (first: {_listed(unreadable)}).")
+        problems.append(
+            f"{what}/: {_n(len(unreadable), 'avg-features.npy file')} not readable as .npy "
+            f"(first: {_listed(unreadable)})."
+        )
     expected = n_objects
     if expected is None and lengths:
         expected = max(lengths, key=lengths.get)
@@ -315,7 +334,8 @@ def _inspect(
             if unknown:
                 problems.append(
                     f"{os.path.basename(f_list)}: {_n(len(unknown), 'class')} in video paths not in "
-                    f"{os.path.basename(f_act)} ({_n(sum(unknown.values()), 'video')}; classes: {_listed(sorted(unknown))}); "
+                    f"{os.path.basename(f_act)} ({_n(sum(unknown.values()), 'video')}; "
+                    f"classes: {_listed(sorted(unknown))}); "
                     "the class is the second-to-last path component and must match a class name exactly."
                 )
             out["labels"] = np.asarray([index.get(c, -1) for c in classes], np.int32)
@@ -355,7 +375,8 @@ def _inspect(
     obj_files = [f for f in obj_files if not os.path.basename(f).startswith(prefix + "_")]
     objects = object_names = None
     if len(obj_files) > 1:
-        problems.append(f"{emb}: several object prototype files ({_listed([os.path.basename(f) for f in obj_files])}); keep one.")
+        shown = _listed([os.path.basename(f) for f in obj_files])
+        problems.append(f"{emb}: several object prototype files ({shown}); keep one.")
     elif obj_files:
         f_obj = obj_files[0]
         objects = _load_npy(f_obj, problems, "the object prototypes")
@@ -388,11 +409,16 @@ def _inspect(
     out["objectscores_dir"] = score_dir if has_scores else None
     if load_objects:
         if objects is None and not obj_files:
-            problems.append(f"imagenet<O>_embeddings.npy: missing file (looked in {emb}); needed with load_objects=True.")
+            problems.append(
+                f"imagenet<O>_embeddings.npy: missing file (looked in {emb}); needed with load_objects=True."
+            )
         if not has_scores:
             problems.append(f"objectscores/: missing folder (looked in {root}); needed with load_objects=True.")
     if has_scores and video_names is not None and (mode == "validate" or load_objects):
-        p, _ = _object_score_problems(root, video_names, n_obj)
+        into = None
+        if load_objects and mode == "load" and n_obj is not None:
+            into = out["object_probs"] = np.empty((len(video_names), n_obj), dtype)
+        p, _ = _object_score_problems(root, video_names, n_obj, into=into)
         problems += p
 
     # precomputed targets (optional)
@@ -429,8 +455,6 @@ def _inspect(
             "videos": list(f_vids.values()),
         },
     )
-    if mode == "load" and not problems and load_objects:
-        out["object_probs"] = _read_scores(root, video_names, n_obj, dtype)
     return problems, out
 
 

@@ -1,0 +1,33 @@
+"""smoke: a tiny sweep that exercises the whole runner in seconds (`make smoke`).
+
+A small UCF-101-like world (1,000 test videos, 10 training videos per seen
+class), 2 Brattoli half splits x 2 lams, C = 50 (2 k-means restarts),
+Sinkhorn epsilon 1e-2: 4 rows.
+
+Command::
+
+    upt sweep experiments/configs/smoke.py --out runs/smoke
+    # or: python -m experiments.run experiments/configs/smoke.py --out runs/smoke
+
+Expected runtime (2-core CPU, jax 0.10.2): see EXPECTED (mostly compilation;
+a second run with the same --out resumes and computes nothing).
+"""
+
+from experiments.run import Study
+
+EXPECTED = "(measured: see bottom of file)"
+
+
+def get_config() -> Study:
+    return Study(
+        name="smoke",
+        datasets=("world:ucf101:default:seed=0:n_videos=1000:videos_per_seen_class=10",),
+        protocol="half:2",
+        base={"n_clusters": 50, "kmeans_restarts": 2, "kmeans_max_iter": 50},
+        chunk_rows=4,
+        description="Tiny smoke sweep: 2 half splits x 2 lams on a 1,000-video world.",
+    )
+
+
+def sweep() -> dict:
+    return {"lam": [0.0, 0.5], "epsilon": [1e-2]}
