@@ -325,6 +325,19 @@ def _data_checksum(data: Data) -> str:
     return h.hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1)
+def _clustering_code_hash() -> str:
+    """Hash of the clustering code, so cached centres go stale when it changes."""
+    import upt_jax
+    from upt_jax import api, cluster
+
+    h = hashlib.sha1(upt_jax.__version__.encode())
+    for mod in (cluster, api):
+        with open(mod.__file__, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:12]
+
+
 def _split_hash(cfg, study: Study, checksum: str, split_name: str, class_mask: np.ndarray) -> str:
     """Identity of one split's centres (for the on-disk cache)."""
     keys = ("n_clusters", "kmeans", "kmeans_restarts", "kmeans_max_iter", "kmeans_tol", "target_mass")
@@ -336,6 +349,7 @@ def _split_hash(cfg, study: Study, checksum: str, split_name: str, class_mask: n
             "compact": study.compact,
             "split": split_name,
             "classes": np.flatnonzero(class_mask).tolist(),
+            "code": _clustering_code_hash(),
         },
         sort_keys=True,
     )

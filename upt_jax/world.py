@@ -86,6 +86,9 @@ class WorldConfig:
         semantic_rank: ``r``, how many of the 384 semantic directions the
             visual features reveal (a random subspace); less -> more bias.
         signal_scale: scale of ``W s_c`` (semantically predictable appearance).
+        shared_scale: norm of an appearance ``u`` shared by every video
+            (seen and test); the universal model maps it to the mean seen
+            prototype, which pulls every projection toward it (hubness).
         class_scale: scale of ``v_c`` (class appearance semantics miss).
         video_scale: scale of ``e_i`` (per-video noise).
         eta: strength of the test-domain nuisance (0 = none).
@@ -113,6 +116,7 @@ class WorldConfig:
     visual_dim: int = 512
     semantic_rank: int = 64
     signal_scale: float = 1.0
+    shared_scale: float = 0.0
     class_scale: float = 1.5
     video_scale: float = 0.75
     eta: float = 3.0
@@ -352,6 +356,10 @@ def generate_world(cfg: WorldConfig, *, progress: bool = False) -> World:
     v_seen = _normal(rng, (len(seen), big_d), cfg.class_scale / np.sqrt(big_d))
     v_test = _normal(rng, (k, big_d), cfg.class_scale / np.sqrt(big_d))
     nuisance = np.linalg.qr(rng.standard_normal((big_d, int(cfg.nuisance_dim))))[0].astype(np.float32)
+    shared = rng.standard_normal(big_d).astype(np.float32)
+    shared *= np.float32(cfg.shared_scale) / np.linalg.norm(shared)
+    v_seen += shared
+    v_test += shared
 
     # seen training videos
     y_seen = np.repeat(np.arange(len(seen)), int(cfg.videos_per_seen_class))

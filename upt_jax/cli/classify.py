@@ -1,0 +1,234 @@
+"""``upt classify``: zero-shot classification of a user's data, baseline vs UPT.
+
+Examples::
+
+    upt classify --official data/ucf-101 --lam 0.5 --clusters 1000 --solver emd --json out.json
+    upt classify --official data/ucf-101 --targets data/ucf-101/ot/transductive_ucf101_0_1000-kmeans_EMD.npy --lam 0.5
+    upt classify --official data/ucf-101 --fusion 0.5 --top-objects 10 --object-transport example
+
+``--lam`` is the fraction of the geodesic travelled (0 = baseline). The example
+code's ``-l L`` is ``--lam 1-L``. With ``--targets`` the prototypes are moved
+with the example code's own slerp arithmetic (on the raw vectors, then
+normalised), so its numbers are reproduced exactly.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from upt_jax.cli import _common
+
+__all__ = ["register", "handler", "classify_dataset"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "classify",
+        help="zero-shot classification of a data folder: baseline vs UPT (top-1, top-5, unreachable classes)",
+        description=__doc__,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--official", metavar="DIR", help="the example code's data folder (e.g. data/ucf-101)")
+    src.add_argument("--data", metavar="DIR", help="a folder in either layout (example code's or upt_jax portable)")
+    p.add_argument("--video-model", default=None, help="which <prefix>_video_embeddings_<MODEL>.npy to read (default r2plus1d18)")
+    p.add_argument("--targets", metavar="FILE", help="precomputed [K, d] target prototypes (the example code's ot/*.npy)")
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
+    _common.add_upt_arguments(p, clusters=1000, solver="emd", lam=0.5)
+    g = p.add_argument_group("universal object model (needs objectscores/ and object prototypes)")
+    g.add_argument("--fusion", type=float, default=None, help="f in f*action + (1-f)*object (example code's best: 0.5)")
+    g.add_argument("--top-objects", type=int, default=10, help="objects kept per action (default 10)")
+    g.add_argument(
+        "--object-transport",
+        choices=("paper", "example", "none"),
+        default=None,
+        help="UPT for the object model: 'paper' (transport to object prototypes), 'example' (score objects with the "
+        "action-UPT prototypes, as the example code), 'none' (default: 'example' with --fusion, else 'none')",
+    )
+    p.set_defaults(func=handler)
+
+
+def _load(args, need_objects: bool):
+    from upt_jax import data
+
+    if args.official:
+        return data.load_official(args.official, load_objects=need_objects, video_model=args.video_model)
+    kw = {"video_model": args.video_model} if args.video_model else {}
+    try:
+        return data.load_dataset(args.data, load_objects=need_objects, **kw)
+    except TypeError:
+        return data.load_dataset(args.data, **kw)
+
+
+def _load_targets(path: str, shape) -> np.ndarray:
+    import os
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--targets {path}: no such file; pass the example code's ot/<name>.npy or a file from `upt transport`")
+    try:
+        t = np.load(path, allow_pickle=False)
+    except Exception as err:
+        raise ValueError(f"--targets {path}: not a readable .npy file ({err})") from err
+    if t.shape != tuple(shape):
+        raise ValueError(f"--targets {path} has shape {list(t.shape)}, expected {list(shape)} (one target per class prototype)")
+    if not np.all(np.isfinite(t)):
+        raise ValueError(f"--targets {path} {list(t.shape)} contains NaN or Inf")
+    return t
+
+
+def classify_dataset(ds, cfg, hp, *, seed: int = 0, targets: np.ndarray | None = None, object_options: dict | None = None) -> dict:
+    """Baseline and UPT metrics of a loaded dataset (host driver used by the CLI).
+
+    Returns a JSON-ready dict: the UPT (or fused) metrics at top level, plus
+    ``baseline``, ``diagnostics``, ``timings`` and, with objects,
+    ``action``/``object``/``fused`` blocks.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from upt_jax import api, metrics, sphere
+
+    protos = np.asarray(ds.prototypes, np.float32)
+    videos = np.asarray(ds.videos, np.float32)
+    labels = np.asarray(ds.labels, np.int32)
+    # with given targets (or lam = 0) no clustering happens: C is not checked
+    api.check_inputs(protos, videos, cfg if targets is None and float(hp.lam) > 0 else None, hp, labels=labels)
+    names = list(ds.class_names)
+    timings = {}
+    t0 = time.perf_counter()
+    evaluate = jax.jit(metrics.evaluate)
+    base = evaluate(protos, videos, labels)
+    lam = float(hp.lam)
+    diag_out = None
+    if targets is not None:
+        from upt_jax import objects
+
+        # the example code's arithmetic: its slerp on the raw vectors with -l = 1 - lam, then normalise
+        new = np.asarray(objects.example_code_prototypes(jnp.asarray(protos), jnp.asarray(targets, jnp.float32), 1.0 - lam))
+        source = "targets"
+    elif lam == 0.0:
+        new = np.asarray(sphere.normalize(jnp.asarray(protos)))
+        source = "baseline"
+    else:
+        run = jax.jit(api.make_upt(cfg))
+        with _common.Timer(f"UPT (C={cfg.n_clusters or len(videos)}, {cfg.solver}, lam={lam:g})") as tm:
+            new_j, diag = run(protos, videos, jax.random.PRNGKey(seed), hp)
+            new = np.asarray(jax.block_until_ready(new_j))
+        timings["upt_seconds"] = tm.seconds
+        source = "upt"
+        diag_out = {
+            "transport_converged": bool(diag.converged),
+            "transport_iterations": int(diag.n_iters),
+            "transport_cost": float(diag.transport_cost),
+            "marginal_error": float(diag.marginal_error),
+            "empty_rows": int(np.sum(np.asarray(diag.empty_rows))),
+            "frechet_iterations_max": int(np.max(np.asarray(diag.frechet_iters))),
+            "frechet_converged": int(np.sum(np.asarray(diag.frechet_converged))),
+            "median_target_angle_deg": float(np.rad2deg(np.median(np.asarray(diag.target_angle)))),
+            "median_moved_angle_deg": float(np.rad2deg(np.median(np.asarray(diag.moved_angle)))),
+            "kmeans_iterations": int(diag.kmeans_iters),
+        }
+    after = evaluate(new, videos, labels)
+    out = metrics.summarize(after, names)
+    out["baseline"] = metrics.summarize(base, names)
+    out["prototypes_from"] = source
+    if diag_out is not None:
+        out["diagnostics"] = diag_out
+    if object_options is not None:
+        out.update(_objects_block(ds, protos, videos, labels, new, names, cfg, hp, object_options, seed))
+    timings["total_seconds"] = time.perf_counter() - t0
+    out["timings"] = timings
+    return out
+
+
+def _objects_block(ds, protos, videos, labels, moved, names, cfg, hp, opts, seed) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    from upt_jax import metrics, objects
+
+    if ds.object_prototypes is None or ds.object_probs is None:
+        raise ValueError(
+            "--fusion/--object-transport need object prototypes (embeddings/imagenet*_embeddings.npy) and per-video "
+            "object scores (objectscores/<video>/avg-features.npy) in the data folder"
+        )
+    transport = opts["transport"]
+    ocfg = objects.ObjectConfig(top_n=opts["top_n"], transport=transport, solver=cfg.solver, frechet=cfg.frechet,
+                                frechet_max_iter=cfg.frechet_max_iter)
+    ohp = objects.ObjectHyper(lam=hp.lam, epsilon=hp.epsilon, fusion=np.float32(opts["fusion"]))
+    oprotos = jnp.asarray(ds.object_prototypes, jnp.float32)
+    oprobs = jnp.asarray(ds.object_probs, jnp.float32)
+    objects.check_object_inputs(protos, videos, oprotos, oprobs, ocfg)
+    # the action score always uses the (UPT-moved) action prototypes; the object
+    # side uses them too ('example'), transports its own ('paper') or not ('none')
+    am = jnp.asarray(moved)
+    with _common.Timer(f"object model (top-{ocfg.top_n}, transport={transport}, fusion={opts['fusion']:g})"):
+        sc = jax.jit(lambda p, v, op, pr, a, h: objects.classify(p, v, op, pr, ocfg, h, action_moved=a))(
+            jnp.asarray(protos), jnp.asarray(videos), oprotos, oprobs, am, ohp
+        )
+        sc = jax.block_until_ready(sc)
+    ev = jax.jit(objects.evaluate_scores)
+    res = {
+        "action": metrics.summarize(ev(sc.action, labels), names),
+        "object": metrics.summarize(ev(sc.object, labels), names),
+        "fused": metrics.summarize(ev(sc.fused, labels), names),
+        "object_config": ocfg.as_dict(),
+        "fusion": opts["fusion"],
+    }
+    # the headline becomes the fused model
+    res.update({k: v for k, v in res["fused"].items()})
+    return res
+
+
+def handler(args) -> int:
+    cfg, hp = _common.config_from_args(args)
+    need_objects = args.fusion is not None or args.object_transport is not None
+    object_options = None
+    if need_objects:
+        fusion = 0.5 if args.fusion is None else args.fusion
+        if not 0.0 <= fusion <= 1.0:
+            raise ValueError(f"--fusion must lie in [0, 1] (1 = action model only), got {fusion}")
+        if args.top_objects < 1:
+            raise ValueError(f"--top-objects must be >= 1, got {args.top_objects}")
+        object_options = {
+            "fusion": fusion,
+            "top_n": args.top_objects,
+            "transport": args.object_transport or "example",
+        }
+    with _common.Timer("loading data"):
+        ds = _load(args, need_objects)
+    targets = None
+    if args.targets:
+        targets = _load_targets(args.targets, np.shape(ds.prototypes))
+    out = classify_dataset(ds, cfg, hp, seed=args.seed, targets=targets, object_options=object_options)
+    out["config"] = {
+        **cfg.as_dict(),
+        "lam": float(hp.lam),
+        "epsilon": float(hp.epsilon),
+        "seed": args.seed,
+        "data": args.official or args.data,
+        "targets": args.targets,
+        "example_code_l": 1.0 - float(hp.lam),
+        **({"objects": object_options} if object_options else {}),
+    }
+    out["environment"] = _common.environment()
+    b = out["baseline"]
+    rows = [["baseline", b["top1"], b["top5"], b["mean_class_accuracy"], b["unreachable"]]]
+    if object_options:
+        for key in ("action", "object", "fused"):
+            r = out[key]
+            rows.append([f"{key} (UPT lam={float(hp.lam):g})", r["top1"], r["top5"], r["mean_class_accuracy"], r["unreachable"]])
+    else:
+        label = {"targets": "UPT (given targets)", "upt": "UPT", "baseline": "baseline (lam=0)"}[out["prototypes_from"]]
+        rows.append([f"{label} lam={float(hp.lam):g}", out["top1"], out["top5"], out["mean_class_accuracy"], out["unreachable"]])
+    print(f"{out['n_videos']} videos, {out['n_classes']} classes")
+    print(_common.markdown_table(["model", "top-1 %", "top-5 %", "mean class acc %", "unreachable"], rows))
+    if out["unreachable_classes"]:
+        print(f"never predicted ({out['unreachable']}): {', '.join(out['unreachable_classes'][:20])}"
+              + (" ..." if out["unreachable"] > 20 else ""))
+    if args.json:
+        _common.write_json(args.json, out)
+        _common.log(f"[upt] wrote {args.json}")
+    return 0
