@@ -15,7 +15,7 @@ import numpy as np
 
 from upt_jax import sphere
 
-__all__ = ["Metrics", "scores", "predict", "evaluate", "summarize", "unreachable_names"]
+__all__ = ["Metrics", "scores", "predict", "evaluate", "evaluate_scores", "summarize", "unreachable_names"]
 
 
 class Metrics(NamedTuple):
@@ -88,12 +88,33 @@ def evaluate(
     Returns:
       :class:`Metrics`.
     """
-    num_k = prototypes.shape[0]
-    n = videos.shape[0]
+    return evaluate_scores(scores(prototypes, videos), labels, class_mask=class_mask, video_mask=video_mask, k=k)
+
+
+def evaluate_scores(
+    scores: jax.Array,
+    labels: jax.Array,
+    *,
+    class_mask: jax.Array | None = None,
+    video_mask: jax.Array | None = None,
+    k: int = 5,
+) -> Metrics:
+    """:func:`evaluate` for any score matrix (higher is better), e.g. the
+    object model's or a fused score.
+
+    Args:
+      scores: ``[N, K]``; labels: ``[N]`` int.
+      class_mask: optional ``[K]`` bool; video_mask: optional ``[N]`` bool.
+      k: the "top-5" cut-off (static).
+
+    Returns:
+      :class:`Metrics`.
+    """
+    n, num_k = scores.shape
     cm = jnp.ones((num_k,), bool) if class_mask is None else class_mask.astype(bool)
     vm = jnp.ones((n,), bool) if video_mask is None else video_mask.astype(bool)
     kk = min(k, num_k)
-    s = scores(prototypes, videos, cm)
+    s = jnp.where(cm[None, :], scores, -jnp.inf)
     _, top = jax.lax.top_k(s, kk)
     top = top.astype(jnp.int32)
     pred = top[:, 0]

@@ -537,59 +537,9 @@ def classify(
 # ------------------------------------------------------------------ metrics
 
 
-def evaluate_scores(
-    scores: jax.Array,
-    labels: jax.Array,
-    *,
-    class_mask: jax.Array | None = None,
-    video_mask: jax.Array | None = None,
-    k: int = 5,
-) -> _metrics.Metrics:
-    """:func:`upt_jax.metrics.evaluate` for an arbitrary score matrix.
-
-    Same definitions (percent accuracies, mean class accuracy, counts,
-    unreachable classes), computed from ``scores`` instead of cosines.
-
-    Args:
-      scores: ``[N, K]`` (higher is better); labels: ``[N]`` int.
-      class_mask: optional ``[K]`` bool; video_mask: optional ``[N]`` bool.
-      k: the "top-5" cut-off (static).
-
-    Returns:
-      :class:`upt_jax.metrics.Metrics`.
-    """
-    n, num_k = scores.shape
-    cm = jnp.ones((num_k,), bool) if class_mask is None else class_mask.astype(bool)
-    vm = jnp.ones((n,), bool) if video_mask is None else video_mask.astype(bool)
-    kk = min(k, num_k)
-    s = jnp.where(cm[None, :], scores, -jnp.inf)
-    _, top = jax.lax.top_k(s, kk)
-    top = top.astype(jnp.int32)
-    pred = top[:, 0]
-    labels = labels.astype(jnp.int32)
-    hit1 = (pred == labels) & vm
-    n_valid_classes = jnp.sum(cm)
-    in_top = jnp.any((top == labels[:, None]) & (jnp.arange(kk)[None, :] < n_valid_classes), axis=1)
-    hitk = in_top & vm
-    nv = jnp.maximum(jnp.sum(vm), 1)
-    safe_labels = jnp.clip(labels, 0, num_k - 1)
-    per_class_n = jax.ops.segment_sum(vm.astype(jnp.float32), safe_labels, num_segments=num_k)
-    per_class_hit = jax.ops.segment_sum(hit1.astype(jnp.float32), safe_labels, num_segments=num_k)
-    has = (per_class_n > 0) & cm
-    mca = 100.0 * jnp.sum(jnp.where(has, per_class_hit / jnp.maximum(per_class_n, 1), 0.0)) / jnp.maximum(jnp.sum(has), 1)
-    counts = jax.ops.segment_sum(vm.astype(jnp.int32), pred, num_segments=num_k)
-    unreach = cm & (counts == 0)
-    return _metrics.Metrics(
-        top1=100.0 * jnp.sum(hit1) / nv,
-        top5=100.0 * jnp.sum(hitk) / nv,
-        mean_class_accuracy=mca,
-        counts=counts,
-        unreachable=jnp.sum(unreach).astype(jnp.int32),
-        unreachable_mask=unreach,
-        predictions=jnp.where(vm, pred, -1),
-        n_videos=jnp.sum(vm).astype(jnp.int32),
-        n_classes=n_valid_classes.astype(jnp.int32),
-    )
+#: Metrics of any score matrix: the same function as
+#: :func:`upt_jax.metrics.evaluate_scores` (kept here for convenience).
+evaluate_scores = _metrics.evaluate_scores
 
 
 # ------------------------------------------------------ example-code helpers

@@ -114,12 +114,12 @@ class WorldConfig:
     preset: str = "default"
     seed: int = 0
     visual_dim: int = 512
-    semantic_rank: int = 64
+    semantic_rank: int = 96
     signal_scale: float = 1.0
-    shared_scale: float = 0.0
-    class_scale: float = 1.5
-    video_scale: float = 0.75
-    eta: float = 3.0
+    shared_scale: float = 0.9
+    class_scale: float = 0.5
+    video_scale: float = 0.5
+    eta: float = 4.75
     nuisance_dim: int = 10
     videos_per_seen_class: int = 100
     n_videos: int | None = None
@@ -173,8 +173,8 @@ class WorldConfig:
 #: Preset name -> overrides of :class:`WorldConfig` (see the module docstring).
 PRESETS: dict[str, dict[str, Any]] = {
     "clean": {"eta": 0.0},
-    "default": {"eta": 3.0},
-    "hard": {"eta": 4.5},
+    "default": {"eta": 4.75},
+    "hard": {"eta": 6.0},
 }
 
 

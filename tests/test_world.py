@@ -1,0 +1,134 @@
+"""Tests of upt_jax.world: reproducibility, shapes, and WORLD.md's robust facts."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import jax
+import numpy as np
+import pytest
+
+import upt_jax as U
+from upt_jax import text, world
+from upt_jax.errors import UPTError
+
+# reduced sizes: 20 test videos per UCF-101 class, 10 training videos per seen class
+SMALL = dict(n_videos=2020, videos_per_seen_class=10)
+
+
+@functools.lru_cache(maxsize=None)
+def _small(seed=0, preset="default", dataset="ucf101"):
+    return world.generate_world(world.make_world_config(dataset, preset, seed=seed, **SMALL))
+
+
+@pytest.mark.fast
+def test_same_seed_same_world():
+    a = _small(0)
+    b = world.generate_world(world.make_world_config("ucf101", "default", seed=0, **SMALL))
+    np.testing.assert_array_equal(a.videos, b.videos)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.features, b.features)
+    assert a.video_names == b.video_names
+
+
+@pytest.mark.fast
+def test_different_seed_different_world():
+    a, b = _small(0), _small(1)
+    assert a.videos.shape == b.videos.shape
+    assert not np.allclose(a.videos, b.videos)
+    np.testing.assert_array_equal(a.prototypes, b.prototypes)  # real prototypes do not change
+
+
+@pytest.mark.fast
+def test_shapes_dtypes_norms_and_names():
+    w = _small(0)
+    k, d = 101, text.EMBED_DIM
+    assert w.prototypes.shape == (k, d) and w.prototypes.dtype == np.float32
+    assert w.videos.shape == (2020, d) and w.videos.dtype == np.float32
+    assert w.labels.shape == (2020,) and w.labels.dtype == np.int32
+    assert w.features.shape == (2020, 512) and w.features.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(w.videos, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(w.prototypes, axis=1), 1.0, atol=1e-5)
+    assert set(np.unique(w.labels)) == set(range(k))
+    assert w.class_names == text.load_class_names("ucf101")
+    assert len(w.video_names) == 2020 and len(set(w.video_names)) == 2020
+    for name, label in zip(w.video_names[::97], w.labels[::97]):
+        cls = w.class_names[label]
+        assert re.fullmatch(rf"{cls}/v_{cls}_g\d\d_c\d\d\.avi", name)
+    # seen classes: Kinetics-400 minus the ones too close to a UCF-101 class
+    assert len(w.seen_names) == 376 and w.seen_prototypes.shape == (376, d)
+    assert not set(w.seen_names) & {"archery", "playing guitar"}
+    assert w.meta["synthetic"] and w.meta["n_videos"] == 2020
+    assert sum(w.meta["class_sizes"]) == 2020
+
+
+@pytest.mark.fast
+def test_projection_recomputes_videos():
+    w = _small(0)
+    cfg = world.make_world_config("ucf101", "default", seed=0, **SMALL)
+    np.testing.assert_allclose(world.project(w.projection, w.features, cfg), w.videos, atol=1e-5)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("dataset", ["ucf101", "hmdb51"])
+def test_full_size_class_sizes(dataset):
+    n, lo, hi = world.DATASET_SIZES[dataset]
+    k = text.DATASETS[dataset]
+    for seed in range(3):
+        sizes = world.class_sizes(np.random.default_rng(seed), k, n, lo, hi)
+        assert sizes.sum() == n and sizes.min() >= lo and sizes.max() <= hi and len(sizes) == k
+
+
+@pytest.mark.fast
+def test_config_presets_and_errors():
+    assert world.make_world_config(preset="clean").eta == 0.0
+    assert world.make_world_config(preset="hard").eta > world.make_world_config().eta > 0
+    assert world.make_world_config("hmdb51", "default", eta=1.0).eta == 1.0
+    with pytest.raises(UPTError, match="preset"):
+        world.make_world_config(preset="easy")
+    with pytest.raises(UPTError, match="unknown WorldConfig fields"):
+        world.make_world_config(etaa=1.0)
+    with pytest.raises(UPTError, match="dataset"):
+        world.make_world_config("kinetics")
+    with pytest.raises(UPTError, match="projection"):
+        world.make_world_config(projection="lasso")
+    with pytest.raises(UPTError, match="n_videos"):
+        world.make_world_config(n_videos=50)
+
+
+@pytest.mark.fast
+def test_hmdb51_small():
+    w = world.generate_world(
+        world.make_world_config("hmdb51", seed=0, n_videos=510, videos_per_seen_class=5)
+    )
+    assert w.prototypes.shape == (51, text.EMBED_DIM) and w.videos.shape == (510, text.EMBED_DIM)
+    assert len(w.seen_names) == 396
+    assert set(np.unique(w.labels)) == set(range(51))
+
+
+def _upt_top1_unreachable(w, lams, n_clusters, seed):
+    cfg = U.UPTConfig(n_clusters=n_clusters, kmeans_restarts=1, solver="sinkhorn")
+    p, v, y = w.prototypes, w.videos, w.labels
+    centres = U.cluster_videos(v, cfg, jax.random.key(seed))
+    out = []
+    for lam in lams:
+        new, _ = U.transport_update(p, centres, cfg, U.UPTHyper(lam=lam, epsilon=1e-2))
+        m = U.evaluate(new, v, y)
+        out.append((float(m.top1), int(m.unreachable)))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_robust_facts_of_world_md(seed):
+    # WORLD.md: the biased projection leaves classes never predicted; UPT half way
+    # reduces that count and beats the baseline; going all the way (lam = 1) is
+    # worse than half way. Asserted on the reduced default world, C = 300.
+    w = _small(seed)
+    (base, base_unr), (half, half_unr), (full, _) = _upt_top1_unreachable(
+        w, [0.0, 0.5, 1.0], 300, seed
+    )
+    assert base_unr >= 5
+    assert half_unr < base_unr
+    assert half > base
+    assert half > full
