@@ -953,8 +953,12 @@ def _ms(vals) -> tuple[float, float]:
 def summary_table(rows: list[dict]) -> list[dict]:
     """Mean and std over splits per (dataset, protocol, static, epsilon, lam)."""
     out = []
+    order: dict[str, int] = {}  # static variants in the study's order
+    for r in rows:
+        order.setdefault(r["static"], len(order))
     for (ds, proto, static, chash, eps, lam), rs in sorted(
-        _groups(rows).items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], -1 if kv[0][4] is None else kv[0][4], kv[0][5])
+        _groups(rows).items(),
+        key=lambda kv: (kv[0][0], kv[0][1], order[kv[0][2]], -1 if kv[0][4] is None else kv[0][4], kv[0][5]),
     ):
         t = {"dataset": ds, "protocol": proto, "static": static, "epsilon": eps, "lam": lam, "splits": len(rs)}
         for k in ("top1", "top5", "mean_class_accuracy", "unreachable", "n_iters"):

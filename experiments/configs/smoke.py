@@ -9,13 +9,15 @@ Command::
     upt sweep experiments/configs/smoke.py --out runs/smoke
     # or: python -m experiments.run experiments/configs/smoke.py --out runs/smoke
 
-Expected runtime (2-core CPU, jax 0.10.2): see EXPECTED (mostly compilation;
-a second run with the same --out resumes and computes nothing).
+Expected runtime (2-core CPU, jax 0.10.2): ~30 s wall, mostly compilation
+(k-means ~15 s, rows ~6 s); a second run with the same --out resumes and
+computes nothing. Headline: top-1 ~40 at lam 0 -> ~44 at lam 0.5, never
+predicted classes ~10 -> ~0.5 (2 splits; numbers move with the world code).
 """
 
 from experiments.run import Study
 
-EXPECTED = "(measured: see bottom of file)"
+EXPECTED = {"seconds": 30, "rows": 4}
 
 
 def get_config() -> Study:
