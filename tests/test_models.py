@@ -18,6 +18,7 @@ from upt_jax.models import (
     make_optimizer,
     make_train_step,
     projection_loss,
+    ridge_l2,
     save_params,
     train_projection,
 )
@@ -173,6 +174,12 @@ def test_errors(tmp_path):
         ProjectionConfig(kind="conv")
     with pytest.raises(UPTError, match="loss"):
         ProjectionConfig(loss="l1")
+    with pytest.raises(UPTError, match="schedule"):
+        ProjectionConfig(schedule="step")
+    with pytest.raises(UPTError, match="l2"):
+        ProjectionConfig(l2=-1.0)
+    with pytest.raises(UPTError, match="total_steps"):
+        make_optimizer(ProjectionConfig(schedule="cosine"))
     with pytest.raises(UPTError, match="same n"):
         train_projection(jax.random.key(0), np.zeros((4, D)), np.zeros((5, DSEM)), cfg)
     with pytest.raises(DataError, match="not found"):
@@ -181,3 +188,57 @@ def test_errors(tmp_path):
     bad.write_bytes(b"\x00garbage")
     with pytest.raises(DataError, match="bad.msgpack"):
         load_params(bad)
+
+
+def test_l2_penalty_matches_numpy_reference():
+    protos, xtr, ytr, _, _ = _world()
+    for kind in ("linear", "mlp"):
+        cfg = ProjectionConfig(kind=kind, loss="mse", hidden=64, l2=0.37)
+        params = init_projection(jax.random.key(1), D, DSEM, cfg)
+        p = jax.tree_util.tree_map(np.asarray, params)
+        kernels = sum(np.sum(p[name]["kernel"].astype(np.float64) ** 2) for name in p)
+        raw = _np_forward(params, xtr, kind)
+        ref = np.mean(np.sum((raw - protos[ytr]) ** 2, axis=1)) + 0.37 * kernels
+        got = projection_loss(params, xtr, protos[ytr], cfg, train=False)
+        np.testing.assert_allclose(float(got), ref, rtol=2e-5)
+
+
+def test_no_bias_head_has_no_bias_and_roundtrips(tmp_path):
+    cfg = ProjectionConfig(kind="mlp", hidden=8, use_bias=False)
+    params = init_projection(jax.random.key(0), D, DSEM, cfg)
+    assert set(params["out"]) == {"kernel"} and set(params["hidden"]) == {"kernel"}
+    save_params(params, tmp_path / "p.msgpack", cfg)
+    loaded, cfg2 = load_params(tmp_path / "p.msgpack")
+    assert cfg2 == cfg
+    x = _world()[1]
+    np.testing.assert_array_equal(
+        np.asarray(apply_projection(params, x, cfg)), np.asarray(apply_projection(loaded, x, cfg))
+    )
+
+
+@pytest.mark.parametrize("batch_size", [360, 64])
+def test_mse_l2_head_converges_to_closed_form_ridge(batch_size):
+    # linear head, no bias, mse + l2 = ridge_l2(X, s): its minimiser is
+    # (X^T X + s * mean eigenvalue * I)^{-1} X^T T, computed here with NumPy.
+    protos, xtr, ytr, _, _ = _world(n_train=30)  # n = 360
+    t = protos[ytr]
+    strength = 2.0
+    x64 = xtr.astype(np.float64)
+    gram = x64.T @ x64
+    ref = np.linalg.solve(gram + strength * np.trace(gram) / D * np.eye(D), x64.T @ t)
+    l2 = ridge_l2(xtr, strength)
+    np.testing.assert_allclose(l2 * len(xtr), strength * np.trace(gram) / D, rtol=1e-6)
+    cfg = ProjectionConfig(
+        kind="linear", loss="mse", dropout=0.0, use_bias=False, l2=l2, weight_decay=0.0,
+        schedule="cosine", learning_rate=3e-2, epochs=300 if batch_size == 360 else 60,
+        batch_size=batch_size,
+    )
+    params, hist = train_projection(jax.random.key(0), xtr, t, cfg)
+    kernel = np.asarray(params["out"]["kernel"], np.float64)
+    assert np.linalg.norm(kernel - ref) < 0.02 * np.linalg.norm(ref)
+    objective = lambda b: np.mean(np.sum((x64 @ b - t) ** 2, axis=1)) + l2 * np.sum(b**2)  # noqa: E731
+    assert objective(kernel) < objective(ref) * (1 + 1e-3)
+    z = np.asarray(apply_projection(params, xtr, cfg))
+    zr = x64 @ ref
+    zr /= np.linalg.norm(zr, axis=1, keepdims=True)
+    assert np.min(np.sum(z * zr, axis=1)) > 0.999

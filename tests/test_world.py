@@ -14,7 +14,8 @@ from upt_jax import text, world
 from upt_jax.errors import UPTError
 
 # reduced sizes: 20 test videos per UCF-101 class, 10 training videos per seen class
-SMALL = {"n_videos": 2020, "videos_per_seen_class": 10}
+# (batches of 64 so the Flax head takes about as many steps as on the full world)
+SMALL = {"n_videos": 2020, "videos_per_seen_class": 10, "batch_size": 64}
 
 
 @functools.cache
@@ -108,6 +109,10 @@ def test_config_presets_and_errors():
         world.make_world_config("kinetics")
     with pytest.raises(UPTError, match="projection"):
         world.make_world_config(projection="lasso")
+    with pytest.raises(UPTError, match="loss"):
+        world.make_world_config(loss="l1")
+    with pytest.raises(UPTError, match="schedule"):
+        world.make_world_config(schedule="step")
     with pytest.raises(UPTError, match="n_videos"):
         world.make_world_config(n_videos=50)
 
@@ -175,18 +180,45 @@ def test_robust_facts_of_world_md(seed):
 
 
 @pytest.mark.fast
-def test_flax_projection_option():
+def test_default_flax_head_matches_ridge_option():
+    # the default universal model (Flax head, mse + explicit L2 = ridge_l2) is
+    # trained to the closed-form ridge solution of projection="ridge"
+    w = _small(0)
+    assert w.meta["config"]["projection"] == "flax"
+    assert set(w.projection["out"]) == {"kernel"}
+    assert w.meta["train_loss"][-1] < w.meta["train_loss"][0]
+    r = world.generate_world(
+        world.make_world_config("ucf101", "default", seed=0, projection="ridge", **SMALL)
+    )
+    np.testing.assert_array_equal(w.features, r.features)  # same data, other fit
+    kernel = np.asarray(w.projection["out"]["kernel"])
+    assert np.linalg.norm(kernel - r.projection["B"]) < 0.1 * np.linalg.norm(r.projection["B"])
+    assert np.mean(np.sum(w.videos * r.videos, axis=1)) > 0.995
+    pred_f = np.argmax(w.videos @ w.prototypes.T, axis=1)
+    pred_r = np.argmax(r.videos @ r.prototypes.T, axis=1)
+    assert np.mean(pred_f == pred_r) > 0.9
+    cfg = world.make_world_config("ucf101", "default", seed=0, projection="ridge", **SMALL)
+    np.testing.assert_allclose(world.project(r.projection, r.features, cfg), r.videos, atol=1e-5)
+
+
+@pytest.mark.fast
+def test_flax_cosine_head_option():
     cfg = world.make_world_config(
         "hmdb51",
         seed=0,
         n_videos=102,
         videos_per_seen_class=2,
-        projection="flax",
+        loss="cosine",
+        dropout=0.1,
+        use_bias=True,
+        ridge=0.0,
+        schedule="constant",
         epochs=2,
         batch_size=128,
     )
     w = world.generate_world(cfg)
     assert w.videos.shape == (102, text.EMBED_DIM) and w.videos.dtype == np.float32
+    assert "bias" in w.projection["out"]
     np.testing.assert_allclose(np.linalg.norm(w.videos, axis=1), 1.0, atol=1e-5)
     assert len(w.meta["train_loss"]) == 2
     np.testing.assert_allclose(world.project(w.projection, w.features, cfg), w.videos, atol=1e-5)

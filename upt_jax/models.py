@@ -51,6 +51,7 @@ __all__ = [
     "apply_projection",
     "projection_loss",
     "make_optimizer",
+    "ridge_l2",
     "make_train_step",
     "train_projection",
     "save_params",
@@ -60,6 +61,7 @@ __all__ = [
 
 _KINDS = ("linear", "mlp")
 _LOSSES = ("cosine", "mse")
+_SCHEDULES = ("constant", "cosine")
 _FORMAT = "upt_jax-projection"
 _FORMAT_VERSION = 1
 
@@ -82,6 +84,14 @@ class ProjectionConfig:
         weight_decay: decoupled weight decay of ``optax.adamw``.
         epochs: passes over the training set in :func:`train_projection`.
         batch_size: minibatch size in :func:`train_projection`.
+        l2: explicit L2 penalty ``l2 * sum(W**2)`` on the kernels (not the
+            biases), added to the per-sample mean loss. For the linear head
+            without bias and ``loss="mse"``, the minimiser is the closed-form
+            ridge solution ``(X^T X + n l2 I)^{-1} X^T T`` (``n`` training
+            rows); see :func:`ridge_l2`.
+        use_bias: give the Dense layers a bias (Flax's default).
+        schedule: learning-rate schedule over the whole run, ``"constant"``
+            or ``"cosine"`` (cosine decay to 0 over ``epochs`` epochs).
     """
 
     kind: str = "linear"
@@ -92,6 +102,9 @@ class ProjectionConfig:
     weight_decay: float = 1e-4
     epochs: int = 30
     batch_size: int = 256
+    l2: float = 0.0
+    use_bias: bool = True
+    schedule: str = "constant"
 
     def __post_init__(self):
         if self.kind not in _KINDS:
@@ -100,6 +113,10 @@ class ProjectionConfig:
             raise UPTError(f"ProjectionConfig.loss={self.loss!r}: use one of {_LOSSES}.")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise UPTError(f"ProjectionConfig.dropout={self.dropout}: use a rate in [0, 1).")
+        if self.schedule not in _SCHEDULES:
+            raise UPTError(f"ProjectionConfig.schedule={self.schedule!r}: use one of {_SCHEDULES}.")
+        if not float(self.l2) >= 0.0:
+            raise UPTError(f"ProjectionConfig.l2={self.l2}: use a penalty >= 0.")
         if int(self.hidden) < 1 or int(self.epochs) < 0 or int(self.batch_size) < 1:
             raise UPTError(
                 "ProjectionConfig: hidden and batch_size must be >= 1 and epochs >= 0, got "
@@ -139,18 +156,25 @@ class Projection(nn.Module):
     kind: str = "linear"
     hidden: int = 512
     dropout: float = 0.1
+    use_bias: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         if self.kind == "mlp":
-            x = nn.Dense(self.hidden, name="hidden")(x)
+            x = nn.Dense(self.hidden, use_bias=self.use_bias, name="hidden")(x)
             x = nn.relu(x)
         x = nn.Dropout(rate=self.dropout, deterministic=not train)(x)
-        return nn.Dense(self.out_dim, name="out")(x)
+        return nn.Dense(self.out_dim, use_bias=self.use_bias, name="out")(x)
 
 
 def _module(cfg: ProjectionConfig, out_dim: int) -> Projection:
-    return Projection(out_dim=int(out_dim), kind=cfg.kind, hidden=int(cfg.hidden), dropout=float(cfg.dropout))
+    return Projection(
+        out_dim=int(out_dim),
+        kind=cfg.kind,
+        hidden=int(cfg.hidden),
+        dropout=float(cfg.dropout),
+        use_bias=bool(cfg.use_bias),
+    )
 
 
 def _dims(params: Params) -> tuple[int, int]:
@@ -188,7 +212,7 @@ def init_projection(key: jax.Array, in_dim: int, out_dim: int, cfg: ProjectionCo
     Returns:
         A nested dict of float32 arrays: ``{"out": {"kernel": [D or hidden, d],
         "bias": [d]}}`` plus ``"hidden"`` (``[D, hidden]``, ``[hidden]``) for the
-        mlp head.
+        mlp head; no ``"bias"`` entries when ``cfg.use_bias`` is False.
     """
     if int(in_dim) < 1 or int(out_dim) < 1:
         raise UPTError(f"init_projection: in_dim and out_dim must be >= 1, got {in_dim}, {out_dim}.")
@@ -272,14 +296,55 @@ def projection_loss(
     else:
         per_row = jnp.sum(jnp.square(raw - target), axis=-1)
     if weights is None:
-        return jnp.mean(per_row)
-    weights = jnp.asarray(weights, per_row.dtype)
-    return jnp.sum(per_row * weights) / jnp.maximum(jnp.sum(weights), 1e-12)
+        data = jnp.mean(per_row)
+    else:
+        weights = jnp.asarray(weights, per_row.dtype)
+        data = jnp.sum(per_row * weights) / jnp.maximum(jnp.sum(weights), 1e-12)
+    if cfg.l2 > 0:
+        data = data + cfg.l2 * _kernel_sq(params)
+    return data
 
 
-def make_optimizer(cfg: ProjectionConfig) -> optax.GradientTransformation:
-    """``optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)``."""
-    return optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
+def _kernel_sq(params: Params) -> jax.Array:
+    """Sum of squares of every Dense kernel (biases excluded), ``[]``."""
+    return sum(jnp.sum(jnp.square(layer["kernel"])) for layer in params.values())
+
+
+def ridge_l2(features: Any, strength: float) -> float:
+    """The ``l2`` that makes the mse linear head (no bias) solve a scaled ridge.
+
+    The minimiser of ``mean_i ||x_i W - t_i||^2 + l2 ||W||^2`` is
+    ``(X^T X + n l2 I)^{-1} X^T T``. With ``l2 = strength * trace(X^T X) / (D n)``
+    that is ridge regression with strength ``strength`` times the mean
+    eigenvalue of ``X^T X`` (as :func:`upt_jax.world.fit_ridge` computes it).
+
+    Args:
+        features: ``[n, D]`` training features.
+        strength: ridge strength, a multiple of the mean eigenvalue of ``X^T X``.
+
+    Returns:
+        The penalty ``l2`` (a Python float).
+    """
+    x = np.asarray(features, np.float64)
+    if x.ndim != 2 or x.size == 0:
+        raise UPTError(f"ridge_l2: features must be a non-empty [n, D] array, got shape {x.shape}.")
+    return float(strength) * float(np.sum(x * x)) / (x.shape[0] * x.shape[1])
+
+
+def make_optimizer(cfg: ProjectionConfig, total_steps: int | None = None) -> optax.GradientTransformation:
+    """``optax.adamw`` with ``cfg.learning_rate`` (or its schedule) and ``cfg.weight_decay``.
+
+    Args:
+        cfg: configuration.
+        total_steps: number of optimizer steps of the run; needed by
+            ``cfg.schedule="cosine"`` (cosine decay from ``learning_rate`` to 0).
+    """
+    lr: Any = cfg.learning_rate
+    if cfg.schedule == "cosine":
+        if total_steps is None:
+            raise UPTError("make_optimizer: schedule='cosine' needs total_steps (epochs x batches).")
+        lr = optax.cosine_decay_schedule(cfg.learning_rate, max(1, int(total_steps)))
+    return optax.adamw(lr, weight_decay=cfg.weight_decay)
 
 
 def make_train_step(cfg: ProjectionConfig, optimizer: optax.GradientTransformation) -> Callable:
@@ -378,9 +443,10 @@ def train_projection(
     n = int(x.shape[0])
     k_init, k_train = jax.random.split(key)
     params = init_projection(k_init, x.shape[1], y.shape[1], cfg)
-    optimizer = make_optimizer(cfg)
+    batch = min(int(cfg.batch_size), n)
+    optimizer = make_optimizer(cfg, int(cfg.epochs) * max(1, math.ceil(n / batch)))
     opt_state = optimizer.init(params)
-    epoch = jax.jit(_make_epoch(cfg, optimizer, n, min(int(cfg.batch_size), n)))
+    epoch = jax.jit(_make_epoch(cfg, optimizer, n, batch))
     history: dict[str, list[float]] = {"loss": []}
     epochs = range(int(cfg.epochs))
     bar = None

@@ -621,6 +621,7 @@ def object_report(
     *,
     class_mask=None,
     video_mask=None,
+    action_moved=None,
 ) -> dict[str, dict]:
     """Action, object and fused models, each without and with UPT (host driver).
 
@@ -635,6 +636,8 @@ def object_report(
       key: PRNG key for the action-model k-means.
       hyper: :class:`ObjectHyper` (``lam`` is used by both transports).
       class_mask, video_mask: optional split masks.
+      action_moved: optional ``[K, d]`` prototypes already moved by the
+        action-model UPT (skips recomputing it, k-means included).
 
     Returns:
       ``{row name: metrics.summarize(...) dict}`` with rows ``action``,
@@ -659,8 +662,11 @@ def object_report(
     vm = None if video_mask is None else jnp.asarray(video_mask, bool)
     check_object_inputs(protos, videos, oprotos, oprobs, object_config)
 
-    run_upt = jax.jit(_api.make_upt(upt_config))
-    moved, _ = run_upt(protos, videos, key, hyper.upt_hyper(), cm, vm)
+    if action_moved is None:
+        run_upt = jax.jit(_api.make_upt(upt_config))
+        moved, _ = run_upt(protos, videos, key, hyper.upt_hyper(), cm, vm)
+    else:
+        moved = jnp.asarray(action_moved, jnp.float32)
 
     def scores_for(transport, with_action_upt):
         cfg = object_config.replace(transport=transport)

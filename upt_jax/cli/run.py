@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", default=None, help="output folder (default runs/<world>-<preset>-seed<S>)")
     p.add_argument("--n-videos", type=int, default=None, help="override the number of test videos (quick checks; default: the real dataset size)")
     p.add_argument("--seen-videos-per-class", type=int, default=None, help="override the training videos per seen class (quick checks)")
+    p.add_argument("--projection", metavar="FILE", default=None,
+                   help="load the trained universal model from FILE (.msgpack with its .json sidecar) instead of "
+                   "training it; default: train, and save it to OUT/projection.msgpack")
     p.add_argument("--no-objects", action="store_true", help="skip the universal object model")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _common.add_upt_arguments(p, clusters=1000, solver="sinkhorn", lam=0.5)
@@ -54,9 +57,35 @@ def _world(args):
     if args.seen_videos_per_class is not None:
         overrides["videos_per_seen_class"] = args.seen_videos_per_class
     cfg = W.make_world_config(args.world, args.preset, seed=args.world_seed, **overrides)
-    with _common.Timer(f"generating the {args.world} world ({args.preset} preset, seed {args.world_seed}) and training its universal model on seen classes"):
-        w = W.generate_world(cfg, progress=True)
+    params = None
+    if args.projection:
+        import os
+
+        from upt_jax import models
+
+        if not os.path.isfile(args.projection):
+            raise FileNotFoundError(f"--projection {args.projection}: no such file (written by an earlier `upt run` as OUT/projection.msgpack)")
+        if cfg.projection != "flax":
+            raise ValueError("--projection loads a Flax head; this world uses projection='ridge'")
+        params, saved_cfg = models.load_params(args.projection)
+        what = f"loading the universal model from {args.projection}"
+    else:
+        what = "training its universal model on seen classes"
+    with _common.Timer(f"generating the {args.world} world ({args.preset} preset, seed {args.world_seed}) and {what}"):
+        w = W.generate_world(cfg, progress=True, params=params)
     return w, cfg
+
+
+def _save_projection(w, wcfg, folder) -> str | None:
+    """Save the trained Flax head (the issue's "trains (or loads)")."""
+    if wcfg.projection != "flax":
+        return None
+    from upt_jax import models
+    from upt_jax import world as W
+
+    path = os.path.join(folder, "projection.msgpack")
+    models.save_params(w.projection, path, W._head_cfg(wcfg))
+    return path
 
 
 def run_world(w, cfg, hp, *, seed: int = 0, lams=LAMS, objects: bool = True) -> dict:
@@ -117,11 +146,21 @@ def run_world(w, cfg, hp, *, seed: int = 0, lams=LAMS, objects: bool = True) -> 
         out["timings"]["no_clustering_seconds"] = t.seconds
         out["upt_no_clustering"] = metrics.summarize(evaluate(new_n, videos, labels), names)
     if objects:
-        out.update(_object_rows(w, cfg, hp, key))
+        out.update(_object_rows(w, cfg, hp, key, news[i]))
     return out
 
 
-def _object_rows(w, cfg, hp, key) -> dict:
+OBJECT_ROWS = {
+    "object": "object model",
+    "object+upt_paper": "object model + UPT (paper: transport to objects)",
+    "object+upt_example": "object model + UPT (example code: moved action prototypes)",
+    "fused": "fused action+object (f=0.5)",
+    "fused+upt_paper": "fused + UPT (paper)",
+    "fused+upt_example": "fused + UPT (example code)",
+}
+
+
+def _object_rows(w, cfg, hp, key, moved) -> dict:
     try:
         from upt_jax import objects, world_objects
     except ImportError:  # pragma: no cover - object model not installed
@@ -129,7 +168,8 @@ def _object_rows(w, cfg, hp, key) -> dict:
     with _common.Timer("universal object model: generating object probabilities and scoring (3 UPT variants)") as t:
         ds = world_objects.with_objects(w, seed=int(w.meta.get("config", {}).get("seed", 0)) if isinstance(w.meta, dict) else 0)
         ocfg = objects.ObjectConfig(top_n=10)
-        rows = objects.object_report(ds, cfg, ocfg, key, objects.ObjectHyper(lam=hp.lam, epsilon=hp.epsilon, fusion=0.5))
+        rows = objects.object_report(ds, cfg, ocfg, key, objects.ObjectHyper(lam=hp.lam, epsilon=hp.epsilon, fusion=0.5),
+                                     action_moved=moved)
     return {"object_model": rows, "object_config": ocfg.as_dict(), "fusion": 0.5,
             "n_objects": int(ds.object_prototypes.shape[0]), "object_seconds": t.seconds}
 
@@ -183,6 +223,10 @@ def handler(args) -> int:
     os.makedirs(folder, exist_ok=True)
     w, wcfg = _world(args)
     out = run_world(w, cfg, hp, seed=args.seed, objects=not args.no_objects)
+    if not args.projection:
+        saved = _save_projection(w, wcfg, folder)
+        if saved:
+            out["projection_file"] = saved
     out["config"] = {**cfg.as_dict(), "lam": float(hp.lam), "epsilon": float(hp.epsilon), "seed": args.seed}
     out["world"] = {**wcfg.to_dict(), "synthetic": True, "n_videos": int(len(w.labels)), "n_classes": len(w.class_names),
                     **{k: v for k, v in (w.meta or {}).items() if k in ("n_seen", "seen_classes", "training", "timings", "seconds")}}
@@ -196,8 +240,10 @@ def handler(args) -> int:
     if "upt_no_clustering" in out:
         r = out["upt_no_clustering"]
         rows.append([f"+ UPT (no clustering, lam={float(hp.lam):g})", r["top1"], r["top5"], r["mean_class_accuracy"], f"{r['unreachable']} / {r['n_classes']}"])
-    for name, r in (out.get("object_model") or {}).items():
-        rows.append([f"object model: {name}", r["top1"], r["top5"], r["mean_class_accuracy"], f"{r['unreachable']} / {r['n_classes']}"])
+    for name, label in OBJECT_ROWS.items():
+        r = (out.get("object_model") or {}).get(name)
+        if r is not None:
+            rows.append([label, r["top1"], r["top5"], r["mean_class_accuracy"], f"{r['unreachable']} / {r['n_classes']}"])
     print(f"\n{title}: {b['n_videos']} test videos, {b['n_classes']} unseen classes (SYNTHETIC world: shows the phenomenon, not the paper's gain)\n")
     print(_common.markdown_table(["model", "top-1 %", "top-5 %", "mean class acc %", "never predicted"], rows))
     lc = out["lam_curve"]
