@@ -94,6 +94,7 @@ def sinkhorn_chunked(
     max_iterations: int = 2000,
     kind: str = "cosine",
     chunk: int = 4096,
+    cache_cost: bool | None = None,
 ) -> ChunkedSinkhorn:
     """Log-domain Sinkhorn between ``K`` prototypes and ``N`` points, cost by chunks.
 
@@ -108,6 +109,10 @@ def sinkhorn_chunked(
       max_iterations: iteration cap (static).
       kind: ``"cosine"`` or ``"geodesic"`` (static).
       chunk: points per block (static); memory ~ ``K * chunk``.
+      cache_cost: keep the ``[K, N]`` cost blocks between iterations
+        (memory ``K * N``, but no ``d``-fold recomputation per iteration);
+        ``None``: cache when ``K * N <= 2**28`` (1 GiB float32). Without
+        caching every iteration costs ``4 K N d`` flops.
 
     Returns:
       :class:`ChunkedSinkhorn`.
@@ -116,10 +121,17 @@ def sinkhorn_chunked(
     pts, bb, n = _pad(points, b, chunk)
     eps = jnp.asarray(epsilon, dtype)
     rowok = a > 0
+    if cache_cost is None:
+        cache_cost = prototypes.shape[0] * pts.shape[0] * pts.shape[1] <= (1 << 28)
+    if cache_cost:
+        pts = jax.lax.map(lambda pc: _raw_cost(prototypes, pc, kind), pts)  # [blocks, K, chunk]
+
+    def cost_of(item):
+        return item if cache_cost else _raw_cost(prototypes, item, kind)
 
     def blk_max(_, xs):
         pc, bc = xs
-        c = _raw_cost(prototypes, pc, kind)
+        c = cost_of(pc)
         return None, jnp.max(jnp.where(rowok[:, None] & (bc > 0)[None, :], c, 0.0))
 
     _, mx = jax.lax.scan(blk_max, None, (pts, bb))
@@ -130,7 +142,7 @@ def sinkhorn_chunked(
     def g_update(f):
         def blk(_, xs):
             pc, bc = xs
-            c = _raw_cost(prototypes, pc, kind) / scale
+            c = cost_of(pc) / scale
             z = (f[:, None] - c) / eps
             z = jnp.where(rowok[:, None], z, -jnp.inf)
             lse = jax.nn.logsumexp(z, axis=0)
@@ -143,7 +155,7 @@ def sinkhorn_chunked(
     def row_lse(g):
         def blk(acc, xs):
             pc, gc = xs
-            c = _raw_cost(prototypes, pc, kind) / scale
+            c = cost_of(pc) / scale
             z = (gc[None, :] - c) / eps
             return jnp.logaddexp(acc, jax.nn.logsumexp(z, axis=1)), None
 
