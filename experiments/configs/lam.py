@@ -12,24 +12,20 @@ Command::
     upt sweep experiments/configs/lam.py --out runs/lam
     # or: python -m experiments.run experiments/configs/lam.py --out runs/lam
 
-Expected runtime (2-core CPU shared with other jobs, load average ~6.5;
-jax 0.10.2; fresh process, no compile cache), measured 2025 session:
-226 s wall (144 s CPU) for the 121 rows = 0.54 rows/s: world generation
-~6 s, k-means 168 s (11 splits x C = 1000 x 10 restarts, ~15 s each),
-the 121 transports + evaluations 50 s in one compiled batch (compilation
-included). With the k-means cache (``--cache runs/cache``) a re-run with new
-lams costs only the rows. One UPT run in a fresh process (import, world,
-compile, k-means, transport, evaluate) took 63 s wall in the same conditions,
-so 121 separate processes would take ~2 h.
+Expected runtime (idle 2-core CPU, jax 0.10.2, fresh process, no compile
+cache; measured 2026-11-27): 100 s wall for the 121 rows = 1.21 rows/s:
+k-means 66 s (11 splits x C = 1000 x 10 restarts), the 121 transports +
+evaluations 25 s in one compiled batch (compilation included). With the
+k-means cache (``--cache runs/cache``) a re-run with new lams costs only the
+rows. One ``upt classify --official`` process on the exported UCF-101 world
+(C = 1000, Sinkhorn) takes 22.2 s (17.8 s with a warm compilation cache), so
+121 separate processes would take ~45 min.
 
-Expected headline numbers (UCF-101-like default world seed 0, measured with
-the world/cluster code of this session; re-measure after core changes):
-10 half splits, top-1 mean +- std: lam 0 (baseline) 42.2 +- 3.4 with 5.6
-classes never predicted; lam 0.4 51.6 +- 2.4 (best), 0.5 51.4 +- 2.2 with
-0.3 never predicted; lam 1.0 36.4 +- 2.5. All 101 classes: 32.6 (17 never
-predicted) -> 38.9 at lam 0.4 -> 20.9 at lam 1. An interior optimum of lam;
-lam = 1 hurts; never-predicted classes fall to ~0 for lam >= 0.5. Sinkhorn
-converges in every row (~50-70 iterations).
+Expected headline numbers (UCF-101-like default world, seed 0): 10 half
+splits, top-1 mean +- std: lam 0 (baseline) 40.6 +- 3.4 with 6.6 classes never
+predicted; lam 0.5 51.4 +- 2.1 (best) with 0.3 never predicted; lam 1.0
+36.9 +- 2.4. All 101 classes: 31.2 (20 never predicted) -> 39.0 at lam 0.4
+(best) -> 21.4 at lam 1. An interior optimum of lam; lam = 1 hurts.
 """
 
 from experiments.run import Study
