@@ -340,7 +340,7 @@ def _clustering_code_hash() -> str:
 
 def _split_hash(cfg, study: Study, checksum: str, split_name: str, class_mask: np.ndarray) -> str:
     """Identity of one split's centres (for the on-disk cache)."""
-    keys = ("n_clusters", "kmeans", "kmeans_restarts", "kmeans_max_iter", "kmeans_tol", "target_mass")
+    keys = ("n_clusters", "kmeans", "kmeans_restarts", "kmeans_max_iter", "kmeans_tol", "kmeans_screen_iters", "target_mass")
     blob = json.dumps(
         {
             "data": checksum,

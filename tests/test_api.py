@@ -230,3 +230,15 @@ def test_example_code_config_reproduces_geomstats_rule():
     assert np.all(np.isfinite(np.asarray(d_ex.targets)))
     assert np.all(np.asarray(d_cv.frechet_grad_norm) <= 1e-5)
     np.testing.assert_allclose(np.linalg.norm(np.asarray(d_ex.targets), axis=1), 1, atol=1e-5)
+
+
+def test_kmeans_screen_switch_reaches_kmeans():
+    from upt_jax import cluster, sphere
+
+    _, vids, _ = make_problem(11, n=150)
+    cfg = U.UPTConfig(n_clusters=15, kmeans_restarts=3, kmeans_screen_iters=2)
+    cen = jax.jit(U.cluster_videos, static_argnames="config")(vids, cfg, jax.random.PRNGKey(0))
+    ref = cluster.kmeans(sphere.normalize(jnp.asarray(vids)), 15, jax.random.PRNGKey(0), n_init=3, screen_iters=2)
+    np.testing.assert_allclose(np.asarray(cen.points), np.asarray(ref.centres), atol=1e-5)
+    with pytest.raises(ValueError, match="kmeans_screen_iters"):
+        U.UPTConfig(kmeans_screen_iters=-1)

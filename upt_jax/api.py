@@ -56,6 +56,10 @@ class UPTConfig:
       kmeans: ``"euclidean"`` (example code) or ``"spherical"``.
       kmeans_restarts: k-means restarts (scikit-learn's n_init), in parallel.
       kmeans_max_iter, kmeans_tol: Lloyd loop cap and tolerance.
+      kmeans_screen_iters: ``0`` (default, scikit-learn's ``n_init`` rule:
+        every restart runs to convergence); ``> 0``: every restart runs this
+        many Lloyd steps and only the best continues (about 1.8x faster at
+        C = 1000 for +0.3% inertia; see :func:`upt_jax.cluster.kmeans`).
       top_t: ``> 0`` keeps only centres among the ``top_t`` nearest of some
         prototype (others get zero mass); ``0`` keeps all.
       target_mass: ``"uniform"`` (1/C) or ``"cluster_size"``.
@@ -76,6 +80,7 @@ class UPTConfig:
     kmeans_restarts: int = 10
     kmeans_max_iter: int = 100
     kmeans_tol: float = 1e-4
+    kmeans_screen_iters: int = 0
     top_t: int = 0
     target_mass: str = "uniform"
     cost: str = "cosine"
@@ -98,7 +103,7 @@ class UPTConfig:
             value = getattr(self, name)
             if value not in allowed:
                 raise UPTError(f"UPTConfig.{name} must be one of {allowed}, got {value!r}")
-        for name in ("n_clusters", "top_t"):
+        for name in ("n_clusters", "top_t", "kmeans_screen_iters"):
             if int(getattr(self, name)) < 0:
                 raise UPTError(f"UPTConfig.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("kmeans_restarts", "kmeans_max_iter", "sinkhorn_max_iter", "frechet_max_iter"):
@@ -314,6 +319,7 @@ def cluster_videos(
             tol=config.kmeans_tol,
             spherical=config.kmeans == "spherical",
             normalize_centres=True,
+            screen_iters=config.kmeans_screen_iters,
         )
     sizes = res.sizes
     mask = sizes > 0

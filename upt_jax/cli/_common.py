@@ -43,6 +43,8 @@ def add_upt_arguments(parser, *, clusters: int = 1000, solver: str = "sinkhorn",
     g.add_argument("--seed", type=int, default=0, help="seed of k-means (default 0)")
     g.add_argument("--kmeans", choices=("euclidean", "spherical"), default="euclidean", help="k-means variant (default euclidean)")
     g.add_argument("--kmeans-restarts", type=int, default=10, help="k-means restarts, n_init (default 10)")
+    g.add_argument("--kmeans-screen", type=int, default=0, metavar="STEPS",
+                   help="k-means: after STEPS Lloyd steps continue only the best restart (faster; 0 = scikit-learn's rule, default)")
     g.add_argument("--cost", choices=("cosine", "geodesic"), default="cosine", help="transport cost, divided by its max")
     g.add_argument("--target-mass", choices=("uniform", "cluster_size"), default="uniform", help="mass of each centre")
     g.add_argument("--top-t", type=int, default=0, help="keep only centres among some prototype's top-t (0 = all)")
@@ -62,6 +64,7 @@ def config_from_args(args) -> tuple[UPTConfig, UPTHyper]:
         n_clusters=args.clusters,
         kmeans=args.kmeans,
         kmeans_restarts=args.kmeans_restarts,
+        kmeans_screen_iters=args.kmeans_screen,
         top_t=args.top_t,
         target_mass=args.target_mass,
         cost=args.cost,
