@@ -32,7 +32,7 @@ smoke: install
 	$(VENV)/bin/upt sweep experiments/configs/smoke.py --out runs/smoke
 
 lint: install
-	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check upt_jax experiments tests benchmarks && $(VENV)/bin/ruff format --check upt_jax experiments tests benchmarks
+	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check upt_jax experiments tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) runs out .pytest_cache

@@ -99,7 +99,6 @@ def ours_fused(protos, videos, labels, cfg, reps):
 
 
 def run_case(case, reps, reps_ref, seed, splits_ref, n=13_320, n_clusters_default=1000):
-    import jax
 
     import upt_jax as U
     from benchmarks import reference

@@ -498,7 +498,6 @@ def make_row_fn(cfg):
     hyper-parameters (lam, eps), classify the split's videos, and return
     scalars only (metrics and diagnostics). ``vmap`` it over (split, lam, eps).
     """
-    import jax
     import jax.numpy as jnp
 
     import upt_jax as U

@@ -233,7 +233,7 @@ def test_example_code_config_reproduces_geomstats_rule():
 
 
 def test_kmeans_screen_switch_reaches_kmeans():
-    from upt_jax import cluster, sphere
+    from upt_jax import cluster
 
     _, vids, _ = make_problem(11, n=150)
     cfg = U.UPTConfig(n_clusters=15, kmeans_restarts=3, kmeans_screen_iters=2)
