@@ -12,6 +12,7 @@ import pytest
 import upt_jax as U
 from upt_jax import objects as ob
 from upt_jax import sphere
+from tests.test_sphere import np_frechet
 
 pytestmark = pytest.mark.fast
 
@@ -216,23 +217,7 @@ def np_emd_targets(protos, videos):
     cost = 1 - p @ x.T
     cost = cost / cost.max()
     plan = ot.emd(np.full(len(p), 1 / len(p)), np.full(len(x), 1 / len(x)), cost)
-    out = []
-    for w in plan:
-        w = w / w.sum()
-        t = _l2(w @ x)
-        for _ in range(500):
-            c = np.clip(x @ t, -1, 1)
-            th = np.arccos(c)
-            u = x - c[:, None] * t
-            nu = np.linalg.norm(u, axis=1)
-            f = np.where(nu > 1e-12, th / np.maximum(nu, 1e-12), 1.0)
-            g = (w * f) @ u
-            ng = np.linalg.norm(g)
-            if ng < 1e-12:
-                break
-            t = np.cos(ng) * t + np.sin(ng) * g / ng
-        out.append(t)
-    return np.array(out)
+    return np.array([np_frechet(x, w, iters=500) for w in plan])
 
 
 def test_example_variant_with_upt_emd_targets(tmp_path):

@@ -32,7 +32,7 @@ import numpy as np
 from upt_jax import cluster as _cluster
 from upt_jax import sphere
 from upt_jax import transport as _transport
-from upt_jax.errors import UPTError
+from upt_jax.errors import UPTError, check_choices
 
 __all__ = [
     "UPTConfig",
@@ -99,10 +99,7 @@ class UPTConfig:
             "solver": ("sinkhorn", "emd"),
             "frechet": ("converged", "example"),
         }
-        for name, allowed in choices.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise UPTError(f"UPTConfig.{name} must be one of {allowed}, got {value!r}")
+        check_choices(self, choices)
         for name in ("n_clusters", "top_t", "kmeans_screen_iters"):
             if int(getattr(self, name)) < 0:
                 raise UPTError(f"UPTConfig.{name} must be >= 0, got {getattr(self, name)}")
@@ -338,8 +335,9 @@ def _top_t_filter(protos, centres: _cluster.Centres, class_mask, t: int):
     sim = sphere.pairwise_cos(protos, centres.points)
     sim = jnp.where(centres.mask[None, :], sim, -jnp.inf)
     _, idx = jax.lax.top_k(sim, t)  # [K, t]
-    hit = jax.nn.one_hot(idx, c, dtype=jnp.int32).sum(axis=1) > 0  # [K, C]
-    keep = jnp.any(hit & class_mask[:, None], axis=0) & centres.mask
+    # masked classes point past the end and are dropped by the scatter
+    idx = jnp.where(class_mask[:, None], idx, c)
+    keep = jnp.zeros((c,), bool).at[idx].set(True, mode="drop") & centres.mask
     mass = jnp.where(keep, centres.mass, 0.0)
     return centres._replace(mass=mass / jnp.maximum(jnp.sum(mass), 1e-30), mask=keep)
 

@@ -62,7 +62,7 @@ from upt_jax import api as _api
 from upt_jax import cluster as _cluster
 from upt_jax import metrics as _metrics
 from upt_jax import sphere
-from upt_jax.errors import UPTError
+from upt_jax.errors import UPTError, check_choices
 
 __all__ = [
     "TRANSPORTS",
@@ -140,10 +140,7 @@ class ObjectConfig:
             "solver": ("sinkhorn", "emd"),
             "frechet": ("converged", "example"),
         }
-        for name, allowed in choices.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise UPTError(f"ObjectConfig.{name} must be one of {allowed}, got {value!r}")
+        check_choices(self, choices)
         if int(self.top_n) < 1:
             raise UPTError(f"ObjectConfig.top_n must be >= 1 (objects per action), got {self.top_n}")
         if int(self.chunk_size) < 0:

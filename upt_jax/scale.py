@@ -230,11 +230,7 @@ def frechet_mean_chunked(
             if t is None:
                 return (acc[0] + jnp.matmul(w, pc, precision=_HI), acc[1] + w.sum(1), acc[2]), None
             c = jnp.clip(jnp.matmul(t, pc.T, precision=_HI), -1.0, 1.0)
-            s = jnp.sqrt(jnp.clip(1.0 - c * c, 0.0, None))
-            theta = jnp.arctan2(s, c)
-            small = s < 1e-6
-            fth = jnp.where(small, 1.0 + theta * theta / 6.0, theta / jnp.where(small, 1.0, s))
-            wf = w * fth
+            wf = w * sphere.karcher_factor(c)[1]
             return (acc[0] + jnp.matmul(wf, pc, precision=_HI), acc[1] + w.sum(1), acc[2] + jnp.sum(wf * c, 1)), None
 
         init = (jnp.zeros((k, d), points.dtype), jnp.zeros((k,), points.dtype), jnp.zeros((k,), points.dtype))
@@ -316,11 +312,7 @@ def frechet_mean_sparse(points, idx, weights, *, tol: float = 1e-6, max_iter: in
 
     def mean_log(t):
         c = jnp.clip(jnp.einsum("kd,kmd->km", t, nb, precision=_HI), -1.0, 1.0)
-        s = jnp.sqrt(jnp.clip(1.0 - c * c, 0.0, None))
-        theta = jnp.arctan2(s, c)
-        small = s < 1e-6
-        f = jnp.where(small, 1.0 + theta * theta / 6.0, theta / jnp.where(small, 1.0, s))
-        wf = w * f
+        wf = w * sphere.karcher_factor(c)[1]
         v = jnp.einsum("km,kmd->kd", wf, nb, precision=_HI) - jnp.sum(wf * c, 1, keepdims=True) * t
         return sphere.tangent_project(t, v)
 

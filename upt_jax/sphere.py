@@ -35,6 +35,7 @@ __all__ = [
     "FrechetResult",
     "frechet_mean",
     "frechet_objective",
+    "karcher_factor",
 ]
 
 _ANTIPODAL = 1e-6  # |x + y| below this: treated as antipodal
@@ -188,6 +189,25 @@ class FrechetResult(NamedTuple):
     converged: jax.Array
 
 
+def karcher_factor(c: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Angle and log-map factor from cosines: ``theta``, ``theta / sin(theta)``.
+
+    ``log_t(x) = f (x - cos t)`` with ``f = theta / sin(theta)`` (-> 1 as
+    theta -> 0, by its Taylor series below sin = 1e-6).
+
+    Args:
+      c: ``[...]`` cosines in [-1, 1].
+
+    Returns:
+      ``(theta, f)``, both ``[...]``.
+    """
+    s = jnp.sqrt(jnp.clip(1.0 - c * c, 0.0, None))
+    theta = jnp.arctan2(s, c)
+    small = s < 1e-6
+    f = jnp.where(small, 1.0 + theta * theta / 6.0, theta / jnp.where(small, 1.0, s))
+    return theta, f
+
+
 def _mean_log(t, points, weights, precision):
     """Weighted mean of log_t(points), without a [k, n, d] tensor.
 
@@ -201,10 +221,7 @@ def _mean_log(t, points, weights, precision):
       [k, d] tangent vectors at t, [k] weighted squared distances (variance).
     """
     c = jnp.clip(jnp.matmul(t, points.T, precision=precision), -1.0, 1.0)
-    s = jnp.sqrt(jnp.clip(1.0 - c * c, 0.0, None))
-    theta = jnp.arctan2(s, c)
-    small = s < 1e-6
-    f = jnp.where(small, 1.0 + theta * theta / 6.0, theta / jnp.where(small, 1.0, s))
+    theta, f = karcher_factor(c)
     wf = weights * f
     v = jnp.matmul(wf, points, precision=precision) - jnp.sum(wf * c, axis=-1, keepdims=True) * t
     v = tangent_project(t, v)

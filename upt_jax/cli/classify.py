@@ -56,10 +56,7 @@ def _load(args, need_objects: bool):
     if args.official:
         return data.load_official(args.official, load_objects=need_objects, video_model=args.video_model)
     kw = {"video_model": args.video_model} if args.video_model else {}
-    try:
-        return data.load_dataset(args.data, load_objects=need_objects, **kw)
-    except TypeError:
-        return data.load_dataset(args.data, **kw)
+    return data.load_dataset(args.data, load_objects=need_objects, **kw)
 
 
 def _load_targets(path: str, shape) -> np.ndarray:

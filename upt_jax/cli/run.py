@@ -67,7 +67,7 @@ def _world(args):
             raise FileNotFoundError(f"--projection {args.projection}: no such file (written by an earlier `upt run` as OUT/projection.msgpack)")
         if cfg.projection != "flax":
             raise ValueError("--projection loads a Flax head; this world uses projection='ridge'")
-        params, saved_cfg = models.load_params(args.projection)
+        params, _ = models.load_params(args.projection)
         what = f"loading the universal model from {args.projection}"
     else:
         what = "training its universal model on seen classes"
