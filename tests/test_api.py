@@ -1,6 +1,8 @@
 """The UPT entry point against an independent NumPy/SciPy/POT pipeline,
 plus transform consistency (jit, vmap, recompilation) and input errors."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -167,14 +169,31 @@ def test_jit_equals_nojit_vmap_equals_loop_and_no_recompile():
         np.testing.assert_allclose(vm_out[i], one, atol=1e-5)
 
 
-def test_empty_rows_keep_prototype():
-    # one class with its whole mass forced onto nothing: a masked class is never moved
+def test_masked_class_keeps_prototype_and_gets_no_mass():
     protos, vids, _ = make_problem(8, k=4, n=40)
     cm = jnp.asarray([True, True, True, False])
     new, diag = JUPT(protos, vids, U.UPTConfig(n_clusters=0, solver="emd"), jax.random.PRNGKey(0), U.UPTHyper(1.0), class_mask=cm)
     np.testing.assert_allclose(np.asarray(new[3]), protos[3], atol=1e-7)
-    assert not bool(diag.empty_rows[3])  # masked, not "empty"
     np.testing.assert_allclose(np.asarray(diag.coupling[3]), 0, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(diag.coupling[:3]).sum(1), 1 / 3, atol=1e-6)  # every unmasked class gets 1/K
+    assert not np.any(np.asarray(diag.empty_rows))
+    summary = U.summarize_diagnostics(diag)
+    assert summary["n_classes"] == 3 and summary["empty_rows"] == 0 and summary["converged"]
+
+
+def test_failed_solve_gives_empty_rows_that_keep_their_prototype():
+    # balanced transport gives every unmasked class mass 1/K; empty rows only come from a failed solve,
+    # here a NaN epsilon inside jit (no value check on traced values): the plan is NaN
+    protos, vids, _ = make_problem(8, k=4, n=40)
+    cfg = U.UPTConfig(n_clusters=0, sinkhorn_max_iter=50)
+    new, diag = jax.jit(U.make_upt(cfg))(protos, vids, jax.random.PRNGKey(0), U.UPTHyper(0.5, jnp.float32(jnp.nan)))
+    assert np.all(np.asarray(diag.empty_rows))
+    np.testing.assert_allclose(np.asarray(new), protos, atol=1e-6)
+    s = U.summarize_diagnostics(diag, ["a", "b", "c", "d"])
+    assert s["empty_rows"] == 4 and s["empty_row_classes"] == ["a", "b", "c", "d"] and not s["converged"]
+    assert not s["transport_converged"] and s["frechet_not_converged"] == 0
+    line = U.convergence_warning(s)
+    assert "\n" not in line and "4 classes got no usable transport mass" in line and "a, b, c, d" in line
 
 
 def test_top_t_filter_keeps_only_near_centres():
@@ -213,23 +232,100 @@ def test_bad_input_raises_clear_errors(mutate, match):
         U.upt(p, v, c, jax.random.PRNGKey(0), h)
 
 
-def test_bad_config_values():
-    with pytest.raises(ValueError, match="UPTConfig.solver"):
-        U.UPTConfig(solver="hungarian")
-    with pytest.raises(ValueError, match="UPTConfig.n_clusters"):
-        U.UPTConfig(n_clusters=-1)
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        (dict(solver="hungarian"), "UPTConfig.solver"),
+        (dict(n_clusters=-1), "UPTConfig.n_clusters must be >= 0"),
+        (dict(sinkhorn_threshold=-1.0), "UPTConfig.sinkhorn_threshold must be a finite tolerance > 0"),
+        (dict(sinkhorn_threshold=0.0), "UPTConfig.sinkhorn_threshold"),
+        (dict(frechet_tol=0.0), "UPTConfig.frechet_tol must be a finite tolerance > 0"),
+        (dict(frechet_tol=float("nan")), "UPTConfig.frechet_tol"),
+        (dict(kmeans_tol=-1e-4), "UPTConfig.kmeans_tol"),
+        (dict(sinkhorn_max_iter=0), "UPTConfig.sinkhorn_max_iter must be >= 1"),
+        (dict(frechet_max_iter=0), "UPTConfig.frechet_max_iter must be >= 1"),
+        (dict(kmeans_max_iter=0), "UPTConfig.kmeans_max_iter must be >= 1"),
+        (dict(chunk_size=-1), "UPTConfig.chunk_size must be >= 0"),
+        (dict(frechet_top_m=-2), "UPTConfig.frechet_top_m must be >= 0"),
+    ],
+)
+def test_bad_config_values(changes, match):
+    with pytest.raises(U.UPTError, match=match):
+        U.UPTConfig(**changes)
+
+
+def test_bad_hyper_values_are_refused():
+    protos, vids, _ = make_problem(0, n=40)
+    cfg = U.UPTConfig(n_clusters=0)
+    for hyper, match in ((U.UPTHyper(threshold=-1.0), r"hyper.threshold .*must be > 0"),
+                         (U.UPTHyper(threshold=0.0), "hyper.threshold"),
+                         (U.UPTHyper(epsilon=-0.1), "hyper.epsilon"),
+                         (U.UPTHyper(lam=np.full(3, 0.5)), r"hyper.lam must be a scalar or \[8\]")):
+        with pytest.raises(U.UPTError, match=match):
+            U.upt(protos, vids, cfg, jax.random.PRNGKey(0), hyper)
+
+
+def test_per_class_lam():
+    protos, vids, _ = make_problem(1, n=60)
+    cfg = U.UPTConfig(n_clusters=0)
+    lam = np.linspace(0, 1, 8).astype(np.float32)
+    new, diag = JUPT(protos, vids, cfg, jax.random.PRNGKey(0), U.UPTHyper(lam))
+    for k in range(8):
+        ref = ref_slerp(np.asarray(protos[k], np.float64), np.asarray(diag.targets[k], np.float64), lam[k])
+        assert angles_deg(new[k], ref) < 1e-3
+
+
+def test_iteration_counts_and_convergence_summary():
+    # a transport stopped by its cap: reported iterations equal the cap (never more), not converged,
+    # and one warning line says so; a Karcher cap of 1 leaves the spread classes unconverged
+    protos, vids, _ = make_problem(4, n=150)
+    names = [f"class{i}" for i in range(8)]
+    cfg = U.UPTConfig(n_clusters=0, sinkhorn_max_iter=5, frechet_max_iter=1)
+    _, diag = JUPT(protos, vids, cfg, jax.random.PRNGKey(0), U.UPTHyper(0.5, 1e-4))
+    s = U.summarize_diagnostics(diag, names, config=cfg)
+    assert s["transport_iterations"] == 5 and not s["transport_converged"] and not s["converged"]
+    gn = np.asarray(diag.frechet_grad_norm)
+    expect = [names[i] for i in np.flatnonzero(gn > cfg.frechet_tol)]
+    assert expect and s["frechet_not_converged_classes"] == expect and s["frechet_not_converged"] == len(expect)
+    assert s["frechet_iterations_max"] == 1
+    assert s["frechet_grad_norm_max"] == pytest.approx(float(gn.max()))
+    line = U.convergence_warning(s)
+    assert line.startswith("UPT did not converge: transport stopped after 5 Sinkhorn iterations (cap 5)")
+    assert f"Frechet mean not converged for {len(expect)} of 8 classes" in line and expect[0] in line
+    # a converged run: no warning, and the JSON types of the one naming scheme
+    _, ok = JUPT(protos, vids, U.UPTConfig(n_clusters=0), jax.random.PRNGKey(0), U.UPTHyper(0.5))
+    s_ok = U.summarize_diagnostics(ok)
+    assert s_ok["converged"] and U.convergence_warning(s_ok) is None
+    assert 0 < s_ok["transport_iterations"] <= 2000 and s_ok["frechet_not_converged"] == 0
+    types = {"transport_converged": bool, "transport_iterations": int, "frechet_not_converged": int, "empty_rows": int,
+             "frechet_not_converged_classes": list, "marginal_error": float, "converged": bool}
+    assert all(type(s_ok[k]) is t for k, t in types.items())
+    json.dumps(s_ok)
+    with pytest.raises(U.UPTError, match="one call"):
+        U.summarize_diagnostics(jax.tree_util.tree_map(lambda x: jnp.stack([x, x]), ok))
 
 
 def test_example_code_config_reproduces_geomstats_rule():
+    # the example-code config through the API: EMD plan rows, then the geomstats stopping rule
+    # (NumPy transcription), class by class; the converged rule ends elsewhere
+    from tests.test_sphere import np_geomstats_default
+
     protos, vids, _ = make_problem(10, n=80)
     cfg = U.UPTConfig.example_code(n_clusters=0)
     assert cfg.solver == "emd" and cfg.frechet == "example" and cfg.frechet_max_iter == 32
     _, d_ex = JUPT(protos, vids, cfg, jax.random.PRNGKey(0), U.UPTHyper(0.5))
     _, d_cv = JUPT(protos, vids, cfg.replace(frechet="converged", frechet_max_iter=100), jax.random.PRNGKey(0), U.UPTHyper(0.5))
-    assert np.all(np.asarray(d_ex.frechet_iters) <= 32)
-    assert np.all(np.isfinite(np.asarray(d_ex.targets)))
-    assert np.all(np.asarray(d_cv.frechet_grad_norm) <= 1e-5)
-    np.testing.assert_allclose(np.linalg.norm(np.asarray(d_ex.targets), axis=1), 1, atol=1e-5)
+    p = np.asarray(protos, np.float64)
+    v = np.asarray(vids, np.float64)
+    cost = 1 - p @ v.T
+    plan = ot.emd(np.full(8, 1 / 8), np.full(80, 1 / 80), cost / cost.max())
+    for k in range(8):
+        ref, iters = np_geomstats_default(v, plan[k])
+        assert angles_deg(d_ex.targets[k], ref) < 0.01
+        assert int(d_ex.frechet_iters[k]) == iters
+        assert angles_deg(d_cv.targets[k], ref_karcher(v, plan[k])) < 1e-3
+    assert np.all(np.asarray(d_cv.frechet_grad_norm) <= 1e-6)
+    assert angles_deg(d_ex.targets, d_cv.targets).max() > 0.01  # the example rule is not the converged mean
 
 
 def test_kmeans_screen_switch_reaches_kmeans():

@@ -260,3 +260,82 @@ def test_jit_equals_nojit_and_vmap_equals_loop():
     vm = np.asarray(jax.vmap(g)(w))
     loop = np.stack([np.asarray(jax.jit(g)(w[i])) for i in range(3)])
     np.testing.assert_allclose(vm, loop, atol=1e-6)
+
+
+def test_karcher_converges_on_spread_points_within_the_cap():
+    # uniform weights on 1,000 random points in d = 300: the plain unit Karcher step needs ~155
+    # iterations (contraction ~0.92 per step); the safeguarded step converges well within the cap of 100
+    rng = np.random.default_rng(0)
+    pts = unit(rng, 1000, 300)
+    res = jax.jit(lambda p, w: sphere.frechet_mean(p, w, tol=1e-6, max_iter=100))(jnp.asarray(pts), jnp.ones((1, 1000), jnp.float32))
+    assert bool(res.converged[0]) and float(res.grad_norm[0]) <= 1e-6
+    assert 1 <= int(res.n_iters[0]) <= 20
+    ref = np_frechet(pts, np.ones(1000), iters=3000)
+    assert np_angle(np.asarray(res.mean[0]), ref) < np.deg2rad(1e-3)
+
+
+def _unit_step_karcher(pts, w, iters):
+    """The classical Karcher iteration (unit step) in float64, for comparison."""
+    pts = np.asarray(pts, np.float64)
+    w = np.asarray(w, np.float64) / np.sum(w)
+    t = pts.T @ w
+    t /= np.linalg.norm(t)
+    for _ in range(iters):
+        c = np.clip(pts @ t, -1, 1)
+        u = pts - c[:, None] * t
+        s = np.linalg.norm(u, axis=1)
+        v = (w * np.where(s > 1e-15, np.arccos(c) / np.maximum(s, 1e-300), 1.0)) @ u
+        n = np.linalg.norm(v)
+        t = np.cos(n) * t + (np.sin(n) / n if n > 0 else 1.0) * v
+    c = np.clip(pts @ t, -1, 1)
+    u = pts - c[:, None] * t
+    s = np.linalg.norm(u, axis=1)
+    return np.linalg.norm((w * np.where(s > 1e-15, np.arccos(c) / np.maximum(s, 1e-300), 1.0)) @ u)
+
+
+def test_unit_step_stalls_where_the_safeguarded_step_does_not():
+    # the reason for the new step: with the same cap the classical iteration is still far from converged
+    rng = np.random.default_rng(0)
+    pts = unit(rng, 1000, 300, dtype=np.float64)
+    assert _unit_step_karcher(pts, np.ones(1000), 100) > 1e-6
+    with jax.enable_x64(True):
+        res = sphere.frechet_mean(jnp.asarray(pts), jnp.ones((1, 1000)), tol=1e-10, max_iter=100)
+        assert bool(res.converged[0])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_karcher_objective_never_increases(seed, enable_x64):
+    # every accepted step decreases the Frechet objective (float64; caps 1, 2, ... replay the iterations)
+    rng = np.random.default_rng(seed)
+    centre = unit(rng, 20, dtype=np.float64)
+    pts = centre + rng.normal(size=(300, 20)) * rng.choice([0.2, 2.0], size=(300, 1))
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    w = rng.random((3, 300)) ** 3
+    f = jax.jit(lambda m: sphere.frechet_objective(sphere.frechet_mean(jnp.asarray(pts), jnp.asarray(w), tol=1e-12, max_iter=m).mean,
+                                                   jnp.asarray(pts), jnp.asarray(w / w.sum(1, keepdims=True))), static_argnums=0)
+    objs = np.stack([np.asarray(f(m)) for m in range(1, 16)])
+    assert np.all(np.diff(objs, axis=0) <= 1e-12)
+    ref = np.stack([np.asarray(sphere.frechet_objective(jnp.asarray(np_frechet(pts, w[k], iters=5000))[None], jnp.asarray(pts),
+                                                        jnp.asarray(w[k:k + 1] / w[k].sum()))) for k in range(3)])[:, 0]
+    np.testing.assert_allclose(objs[-1], ref, rtol=1e-9)
+
+
+def test_karcher_factor_derivative_is_finite_and_exact(enable_x64):
+    # f(c) = arccos(c) / sqrt(1 - c^2): closed-form derivative, and f'(1) = -1/3 at the coincident point
+    def ref_df(c):
+        s = np.sqrt(1 - c * c)
+        return (-1.0 / s * s + np.arccos(c) * c / s) / (s * s)
+
+    df = jax.grad(lambda c: sphere.karcher_factor(c)[1])
+    for c in (0.3, -0.4, 0.9, 0.999):
+        assert float(df(jnp.float64(c))) == pytest.approx(ref_df(c), rel=1e-7)
+    assert float(df(jnp.float64(1.0))) == pytest.approx(-1.0 / 3.0, rel=1e-12)
+    assert np.isfinite(float(df(jnp.float64(-1.0))))
+
+
+def test_frechet_mean_rejects_bad_caps_and_tolerances():
+    pts = jnp.asarray(unit(np.random.default_rng(0), 5, 3))
+    with pytest.raises(ValueError, match="max_iter must be >= 1"):
+        sphere.frechet_mean(pts, jnp.ones((1, 5)), max_iter=0)
+    with pytest.raises(ValueError, match="tol must be > 0"):
+        sphere.frechet_mean(pts, jnp.ones((1, 5)), tol=-1.0)

@@ -1,4 +1,6 @@
-"""Tests of upt_jax.world: reproducibility, shapes, and WORLD.md's robust facts."""
+"""Tests of upt_jax.world: reproducibility, shapes, the imbalance and kind-of-bias knobs, and
+the facts about the worlds that hold whatever the knobs (classes never predicted, UPT reduces
+their number, lam = 0.5 beats lam = 1)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 import upt_jax as U
-from upt_jax import text, world
+from upt_jax import bias, text, world
 from upt_jax.errors import UPTError
 
 # reduced sizes: 20 test videos per UCF-101 class, 10 training videos per seen class
@@ -155,8 +157,8 @@ LAMS = np.array([0.0, 0.5, 1.0], np.float32)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_robust_facts_of_world_md(seed):
-    # WORLD.md's robust facts, on reduced worlds (20 videos per class, C = 300):
+def test_robust_facts_of_the_worlds(seed):
+    # the facts that hold whatever the knobs, on reduced worlds (20 videos per class, C = 300):
     # the biased projection leaves classes never predicted; UPT half way reduces
     # that count; half way beats going all the way (lam = 1).
     run = _upt_runner(300)
@@ -222,3 +224,83 @@ def test_flax_cosine_head_option():
     np.testing.assert_allclose(np.linalg.norm(w.videos, axis=1), 1.0, atol=1e-5)
     assert len(w.meta["train_loss"]) == 2
     np.testing.assert_allclose(world.project(w.projection, w.features, cfg), w.videos, atol=1e-5)
+
+
+def _ridge_world(**kw):
+    # closed-form universal model: fast, and the same data as the Flax default
+    base = {"n_videos": 2020, "videos_per_seen_class": 10, "projection": "ridge"}
+    return world.generate_world(world.make_world_config("ucf101", "default", seed=0, **{**base, **kw}))
+
+
+@pytest.mark.fast
+def test_zero_imbalance_keeps_todays_sizes_exactly():
+    # the default (imbalance 0) draws its class sizes exactly as before the knob existed
+    w = _small(0)
+    n, lo, hi = world.DATASET_SIZES["ucf101"]
+    lo, hi = int(np.floor(lo * 2020 / n)), int(np.ceil(hi * 2020 / n))
+    lo, hi = min(lo, 2020 // 101), max(hi, -(-2020 // 101))
+    want = world.class_sizes(np.random.default_rng(0), 101, 2020, lo, hi)
+    np.testing.assert_array_equal(w.meta["class_sizes"], want)
+    assert world.make_world_config().imbalance == 0.0 and world.make_world_config().offset_scale == 1.0
+    for preset in world.PRESETS:
+        cfg = world.make_world_config(preset=preset)
+        assert (cfg.imbalance, cfg.offset_scale) == (0.0, 1.0)
+    np.testing.assert_array_equal(world.zipf_sizes(want, 0.0, np.random.default_rng(1)), want)
+
+
+@pytest.mark.fast
+def test_zipf_sizes_definition(rng):
+    base = world.class_sizes(np.random.default_rng(0), 101, 13320, 100, 160)
+    ratios = []
+    for s in (0.5, 1.0, 2.0):
+        z = world.zipf_sizes(base, s, np.random.default_rng(7))
+        ranks = np.random.default_rng(7).permutation(101) + 1
+        share = 13320 * base * ranks ** -s / np.sum(base * ranks ** -s)
+        assert z.sum() == 13320 and z.min() >= 1
+        # largest-remainder rounding: every size within 1 of its exact share (before the 1-video floor)
+        big = share >= 1
+        assert np.all(np.abs(z[big] - share[big]) < 1.0 + 1e-9)
+        ratios.append(z.max() / z.min())
+    assert ratios[0] < ratios[1] < ratios[2]
+    with pytest.raises(UPTError, match="exponent"):
+        world.zipf_sizes(base, -1.0, rng)
+    with pytest.raises(UPTError, match="imbalance"):
+        world.make_world_config(imbalance=-0.5)
+
+
+@pytest.mark.fast
+def test_imbalance_changes_only_the_class_sizes():
+    a = _ridge_world()
+    b = _ridge_world(imbalance=1.0)
+    sizes = np.bincount(b.labels, minlength=101)
+    assert sizes.sum() == 2020 and sizes.min() >= 1 and sizes.max() / sizes.min() > 20
+    np.testing.assert_array_equal(sizes, b.meta["class_sizes"])
+    # same universal model (seen classes untouched), same prototypes
+    np.testing.assert_array_equal(a.projection["B"], b.projection["B"])
+    np.testing.assert_array_equal(a.prototypes, b.prototypes)
+    assert len(b.video_names) == 2020 and len(set(b.video_names)) == 2020
+
+
+@pytest.mark.fast
+def test_offset_scale_sets_the_kind_of_bias():
+    a = _ridge_world()
+    stats = {}
+    for rho in (0.0, 0.5, 1.0, 1.5):
+        w = _ridge_world(offset_scale=rho) if rho != 1.0 else a
+        # the knob acts after the universal model: same model, same labels
+        np.testing.assert_array_equal(w.labels, a.labels)
+        np.testing.assert_array_equal(w.projection["B"], a.projection["B"])
+        np.testing.assert_allclose(w.videos, world.scale_offset(a.videos, rho), atol=1e-6)
+        stats[rho] = bias.bias_statistics(w.videos @ w.prototypes.T)
+    # rho = 0: every class has the same mean score; the offset share grows with rho
+    assert float(stats[0.0].offset_spread) < 0.2 * float(stats[1.0].offset_spread)
+    ratios = [float(stats[r].offset_ratio) for r in (0.0, 0.5, 1.0, 1.5)]
+    assert ratios == sorted(ratios)
+    assert int(stats[1.5].never_predicted) > int(stats[0.0].never_predicted)
+    # the definition, in float64
+    y = a.videos.astype(np.float64)
+    want = y - 0.75 * y.mean(axis=0)
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(world.scale_offset(a.videos, 0.25), want, atol=1e-6)
+    with pytest.raises(UPTError, match="offset_scale"):
+        world.make_world_config(offset_scale=-1.0)

@@ -8,16 +8,39 @@ toward the test distribution and returns the new prototypes with diagnostics:
 2. transport the prototypes (uniform mass over unmasked classes) to the
    centres (uniform or cluster-size mass), cost ``1 - cos`` over its maximum;
 3. target of class k: the weighted Frechet mean of the centres with weights
-   the k-th coupling row (a row without mass keeps its prototype and is
-   reported in ``Diagnostics.empty_rows``);
+   the k-th coupling row;
 4. new prototype: ``slerp(prototype, target, lam)``, lam = fraction of the arc
    travelled (0 = baseline, 1 = target). The example code's ``-l L`` is
    ``lam = 1 - L`` (its slerp returns the first argument at t = 1).
+
+5. :func:`summarize_diagnostics` turns :class:`Diagnostics` into a JSON-ready
+   dict (one naming scheme) and :func:`convergence_warning` into the one
+   warning line the ``upt`` commands print.
 
 :class:`UPTConfig` is static (hashable; one compilation per value);
 :class:`UPTHyper` holds traced hyper-parameters (``lam``, ``epsilon``) that
 can be ``vmap``-ed. Nothing here calls ``jax.jit``: callers decide, e.g.
 ``jax.jit(make_upt(cfg))`` or ``jax.jit(upt, static_argnames="config")``.
+
+Any N: ``UPTConfig(chunk_size=B)`` runs steps 2-3 by blocks of ``B`` target
+points (:mod:`upt_jax.scale`: no ``[K, C]`` plan in memory), with the same
+masks, costs and :class:`Diagnostics` (``coupling`` is ``None`` there);
+:func:`chunk_size_for` picks ``B`` from a memory budget.
+
+Gradients (``chunk_size=0``, ``solver="sinkhorn"``): :func:`upt` is
+differentiable with respect to the prototypes, the videos and ``lam`` (and
+``epsilon``): OTT-JAX differentiates the Sinkhorn solution implicitly, the
+Karcher means are differentiated implicitly at their fixed point
+(:func:`upt_jax.sphere.frechet_mean`), slerp directly. k-means assignments
+are piecewise constant: with clustering, the gradient with respect to the
+videos flows through the centres as the normalised means of their assigned
+videos, the assignment held fixed (the derivative of k-means' output
+wherever the assignment does not change; cluster sizes, hence
+``target_mass="cluster_size"`` masses, carry no gradient). With C = N each
+video is a target point and the gradient is exact. ``solver="emd"`` raises
+:class:`~upt_jax.errors.UPTError` when a gradient through its plan is asked
+for (the plan does not depend on ``lam``: ``d/d lam`` works with EMD too);
+the chunked path and the top-m approximation are not differentiable.
 """
 
 from __future__ import annotations
@@ -30,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from upt_jax import cluster as _cluster
+from upt_jax import scale as _scale
 from upt_jax import sphere
 from upt_jax import transport as _transport
 from upt_jax.errors import UPTError, check_choices
@@ -43,6 +67,9 @@ __all__ = [
     "upt",
     "make_upt",
     "check_inputs",
+    "summarize_diagnostics",
+    "convergence_warning",
+    "chunk_size_for",
 ]
 
 
@@ -66,13 +93,30 @@ class UPTConfig:
       cost: ``"cosine"`` (``1 - cos``, example code) or ``"geodesic"``
         (angle), divided by the maximum.
       solver: ``"sinkhorn"`` (OTT-JAX) or ``"emd"`` (POT exact, host callback;
-        the example code's default).
-      sinkhorn_threshold: default marginal tolerance when ``UPTHyper`` has none.
-      sinkhorn_max_iter: Sinkhorn iteration cap.
+        the example code's default; dense path only, not differentiable).
+      sinkhorn_threshold: default tolerance (> 0) on the L1 marginal error
+        when ``UPTHyper`` has none.
+      sinkhorn_max_iter: Sinkhorn iteration cap (>= 1), exact: the reported
+        ``Diagnostics.n_iters`` never exceeds it.
       frechet: ``"converged"`` (default) or ``"example"`` (the example code's
-        geomstats stopping rule; see :func:`upt_jax.sphere.frechet_mean`).
-      frechet_tol, frechet_max_iter: tolerance and cap of the Karcher mean
-        (``"example"`` ignores the tolerance; use ``frechet_max_iter=32``).
+        geomstats stopping rule; see :func:`upt_jax.sphere.frechet_mean`;
+        dense path only).
+      frechet_tol, frechet_max_iter: tolerance (> 0) on the norm of the mean
+        log-map and iteration cap (>= 1) of the Karcher mean (``"example"``
+        ignores the tolerance; use ``frechet_max_iter=32``).
+      chunk_size: ``0`` (default): the dense path (``[K, C]`` cost, plan and
+        Frechet weights). ``> 0``: the chunked path of :mod:`upt_jax.scale`,
+        ``chunk_size`` target points per block, for large C (C = N with
+        hundreds of thousands of videos); same results within the
+        tolerances, Sinkhorn only (EMD needs the whole cost on the host:
+        refused), ``Diagnostics.coupling`` is ``None``, not differentiable.
+        See :func:`chunk_size_for`.
+      frechet_top_m: ``0`` (default): exact Frechet means. ``> 0``: an
+        explicit APPROXIMATION for large C: each class's mean uses only the
+        ``m`` largest entries of its coupling row
+        (``Diagnostics.frechet_kept_mass`` reports the share of the row kept
+        and ``frechet_grad_norm`` the gradient of the exact objective at the
+        approximate mean). Needs ``frechet="converged"``.
     """
 
     n_clusters: int = 1000
@@ -90,6 +134,8 @@ class UPTConfig:
     frechet: str = "converged"
     frechet_tol: float = 1e-6
     frechet_max_iter: int = 100
+    chunk_size: int = 0
+    frechet_top_m: int = 0
 
     def __post_init__(self):
         choices = {
@@ -100,12 +146,28 @@ class UPTConfig:
             "frechet": ("converged", "example"),
         }
         check_choices(self, choices)
-        for name in ("n_clusters", "top_t", "kmeans_screen_iters"):
+        for name in ("n_clusters", "top_t", "kmeans_screen_iters", "chunk_size", "frechet_top_m"):
             if int(getattr(self, name)) < 0:
                 raise UPTError(f"UPTConfig.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("kmeans_restarts", "kmeans_max_iter", "sinkhorn_max_iter", "frechet_max_iter"):
             if int(getattr(self, name)) < 1:
-                raise UPTError(f"UPTConfig.{name} must be >= 1, got {getattr(self, name)}")
+                raise UPTError(f"UPTConfig.{name} must be >= 1 (an iteration cap), got {getattr(self, name)}")
+        for name in ("sinkhorn_threshold", "frechet_tol"):
+            v = float(getattr(self, name))
+            if not (np.isfinite(v) and v > 0):
+                raise UPTError(f"UPTConfig.{name} must be a finite tolerance > 0, got {getattr(self, name)}")
+        if not (np.isfinite(float(self.kmeans_tol)) and float(self.kmeans_tol) >= 0):
+            raise UPTError(f"UPTConfig.kmeans_tol must be finite and >= 0, got {self.kmeans_tol}")
+        if self.chunk_size > 0 and self.solver == "emd":
+            raise UPTError(
+                f"UPTConfig(solver='emd', chunk_size={self.chunk_size}): exact EMD has no chunked form (POT needs the "
+                "whole [K, C] cost on the host); use solver='sinkhorn' for the chunked path, or chunk_size=0 for EMD"
+            )
+        if self.frechet == "example" and (self.chunk_size > 0 or self.frechet_top_m > 0):
+            raise UPTError(
+                "UPTConfig(frechet='example') reproduces the example code on the dense path only; use chunk_size=0 "
+                "and frechet_top_m=0 with it, or frechet='converged'"
+            )
 
     def replace(self, **changes) -> "UPTConfig":
         """A copy with some fields changed."""
@@ -125,10 +187,12 @@ class UPTHyper(NamedTuple):
     """Traced hyper-parameters (scalars or arrays you can ``vmap`` over).
 
     Attributes:
-      lam: fraction of the geodesic travelled, in [0, 1] (0 = baseline).
-      epsilon: Sinkhorn entropic regularisation on the max-normalised cost
-        (the example code's Sinkhorn option uses 1e-2). Ignored by EMD.
-      threshold: Sinkhorn marginal tolerance; ``None`` uses the config's.
+      lam: fraction of the geodesic travelled, in [0, 1] (0 = baseline): a
+        scalar, or ``[K]`` for one value per class.
+      epsilon: Sinkhorn entropic regularisation (> 0) on the max-normalised
+        cost (the example code's Sinkhorn option uses 1e-2). Ignored by EMD.
+      threshold: Sinkhorn tolerance (> 0) on the L1 marginal error; ``None``
+        uses the config's.
     """
 
     lam: jax.Array | float = 0.5
@@ -137,24 +201,37 @@ class UPTHyper(NamedTuple):
 
 
 class Diagnostics(NamedTuple):
-    """What UPT did.
+    """What UPT did (:func:`summarize_diagnostics` makes a JSON-ready dict of it).
 
     Attributes:
       targets: ``[K, d]`` target prototypes (Frechet means; the prototype
         itself for empty or masked rows).
-      coupling: ``[K, C]`` transport plan.
-      transport_cost: ``[]`` ``<coupling, cost>``.
-      converged: ``[]`` bool, transport converged.
-      n_iters: ``[]`` int32 Sinkhorn iterations (0 for EMD).
-      marginal_error: ``[]`` max marginal violation of the plan.
-      frechet_iters: ``[K]`` int32 Karcher iterations per class.
-      frechet_grad_norm: ``[K]`` final norm of the mean log-map per class.
-      frechet_converged: ``[K]`` bool.
-      empty_rows: ``[K]`` bool, unmasked classes that received no mass.
+      coupling: ``[K, C]`` transport plan (``None`` on the chunked path).
+      transport_cost: ``[]`` ``<coupling, cost>`` (cost divided by its max).
+      converged: ``[]`` bool: Sinkhorn reached its threshold within the cap
+        (EMD: POT reported an optimal plan).
+      n_iters: ``[]`` int32 Sinkhorn iterations actually done, at most
+        ``sinkhorn_max_iter`` (0 for EMD).
+      marginal_error: ``[]`` max absolute violation of either marginal.
+      frechet_iters: ``[K]`` int32 Karcher iterations per class (at most
+        ``frechet_max_iter``; 0 for masked and empty rows).
+      frechet_grad_norm: ``[K]`` final norm of the mean log-map per class
+        (with ``frechet_top_m``: of the exact objective).
+      frechet_converged: ``[K]`` bool, the stopping rule was met (True for
+        masked and empty rows, which have no mean).
+      empty_rows: ``[K]`` bool, unmasked classes whose coupling row has no
+        usable mass (zero or not finite). A balanced transport that
+        succeeded gives every unmasked class mass ``1 / K``, so this flags a
+        failed solve (a non-finite Sinkhorn plan, an EMD stopped by its
+        iteration cap); such classes keep their prototype.
       moved_angle: ``[K]`` angle (radians) between old and new prototypes.
       target_angle: ``[K]`` angle (radians) between prototype and target.
       centres: :class:`upt_jax.cluster.Centres` used as the target set.
       kmeans_inertia: ``[]``; kmeans_iters: ``[]`` int32 (0 without clustering).
+      frechet_kept_mass: ``[K]`` share of each class's coupling row used by
+        its Frechet mean: 1 (exact) unless ``frechet_top_m > 0``; 0 for
+        masked and empty rows.
+      class_mask: ``[K]`` bool, the classes of the split.
     """
 
     targets: jax.Array
@@ -172,6 +249,8 @@ class Diagnostics(NamedTuple):
     centres: _cluster.Centres
     kmeans_inertia: jax.Array
     kmeans_iters: jax.Array
+    frechet_kept_mass: jax.Array
+    class_mask: jax.Array
 
 
 def _is_concrete(x) -> bool:
@@ -211,8 +290,9 @@ def check_inputs(
     """Validate UPT inputs; raise :class:`UPTError` naming argument and shape.
 
     Shape checks always run (also under ``jit``); value checks (NaN/Inf, zero
-    rows, ``lam`` outside [0, 1], ``epsilon <= 0``, C larger than the number of
-    videos) run when the values are concrete (not traced).
+    rows, ``lam`` outside [0, 1], ``epsilon <= 0``, ``threshold <= 0``, C
+    larger than the number of videos) run when the values are concrete (not
+    traced).
     """
     p_shape = tuple(np.shape(prototypes))
     v_shape = tuple(np.shape(videos))
@@ -271,11 +351,22 @@ def check_inputs(
                     f"hyper.lam {list(lam_np.shape)} must lie in [0, 1] (fraction of the geodesic travelled; "
                     f"0 = baseline), got {lam_np.tolist()}; the example code's -l L is lam = 1 - L"
                 )
+        lam_shape = tuple(np.shape(lam))
+        if lam_shape not in ((), (p_shape[0],)):
+            raise UPTError(f"hyper.lam must be a scalar or [{p_shape[0]}] (one per class), got shape {list(lam_shape)}")
         eps = hyper.epsilon
         if _is_concrete(eps):
             eps_np = np.asarray(eps)
             if not np.all(np.isfinite(eps_np)) or np.any(eps_np <= 0):
                 raise UPTError(f"hyper.epsilon {list(eps_np.shape)} must be > 0, got {eps_np.tolist()}")
+        thr = hyper.threshold
+        if _is_concrete(thr):
+            thr_np = np.asarray(thr)
+            if not np.all(np.isfinite(thr_np)) or np.any(thr_np <= 0):
+                raise UPTError(
+                    f"hyper.threshold {list(thr_np.shape)} (Sinkhorn tolerance on the marginal error) must be > 0, "
+                    f"got {thr_np.tolist()}"
+                )
 
 
 def _no_clustering(config: UPTConfig, n: int) -> bool:
@@ -299,6 +390,11 @@ def cluster_videos(
     Returns:
       :class:`upt_jax.cluster.Centres` with ``C = config.n_clusters`` points
       (or N without clustering).
+
+    Gradients: without clustering the centres are the normalised videos.
+    With k-means (a loop with piecewise-constant assignments) the centres'
+    values are k-means' own and their derivative is that of the normalised
+    means of the assigned videos with the assignment held fixed.
     """
     x = sphere.normalize(videos)
     n = x.shape[0]
@@ -306,8 +402,9 @@ def cluster_videos(
     if _no_clustering(config, n):
         res = _cluster.no_clustering(x, vm)
     else:
+        x_fixed = jax.lax.stop_gradient(x)
         res = _cluster.kmeans(
-            x,
+            x_fixed,
             config.n_clusters,
             key,
             weights=None if vm is None else vm.astype(x.dtype),
@@ -318,6 +415,7 @@ def cluster_videos(
             normalize_centres=True,
             screen_iters=config.kmeans_screen_iters,
         )
+        res = res._replace(centres=_centres_with_gradient(x, res, vm))
     sizes = res.sizes
     mask = sizes > 0
     if config.target_mass == "uniform":
@@ -326,6 +424,16 @@ def cluster_videos(
         mass = sizes
     mass = mass / jnp.maximum(jnp.sum(mass), 1e-30)
     return _cluster.Centres(res.centres, mass, sizes, mask, res.assignment, res.inertia, res.n_iters)
+
+
+def _centres_with_gradient(x, res, vm):
+    """k-means' centres as values, with the derivative of the fixed-assignment normalised means."""
+    c = res.centres.shape[0]
+    w = jnp.ones(x.shape[:1], x.dtype) if vm is None else vm.astype(x.dtype)
+    assign = jax.lax.stop_gradient(res.assignment)
+    sums = jax.ops.segment_sum(x * w[:, None], jnp.where(assign >= 0, assign, c), num_segments=c + 1)[:c]
+    means = sphere.normalize(sums)
+    return jax.lax.stop_gradient(res.centres) + (means - jax.lax.stop_gradient(means))
 
 
 def _top_t_filter(protos, centres: _cluster.Centres, class_mask, t: int):
@@ -354,7 +462,7 @@ def transport_update(
     Args:
       prototypes: ``[K, d]`` class prototypes (normalised inside).
       centres: target set from :func:`cluster_videos`.
-      config: static :class:`UPTConfig`.
+      config: static :class:`UPTConfig` (``chunk_size > 0``: by blocks).
       hyper: :class:`UPTHyper` (``lam``, ``epsilon``, ``threshold``; traced).
       class_mask: optional ``[K]`` bool, classes of the split.
 
@@ -370,27 +478,40 @@ def transport_update(
         centres = _top_t_filter(p, centres, cm, config.top_t)
     a = cm.astype(dtype) / jnp.maximum(jnp.sum(cm), 1)
     b = centres.mass.astype(dtype)
-    cost = _transport.cost_matrix(p, centres.points, kind=config.cost, row_mask=cm, col_mask=b > 0)
     threshold = config.sinkhorn_threshold if hyper.threshold is None else hyper.threshold
-    coupling = _transport.couple(
-        cost,
-        a,
-        b,
-        solver=config.solver,
-        epsilon=jnp.asarray(hyper.epsilon, dtype),
-        threshold=jnp.asarray(threshold, dtype),
-        max_iterations=config.sinkhorn_max_iter,
-    )
-    plan = coupling.plan
-    row_mass = jnp.sum(plan, axis=1)
-    fm = sphere.frechet_mean(
-        centres.points,
-        plan,
-        method=config.frechet,
-        tol=config.frechet_tol,
-        max_iter=config.frechet_max_iter,
-    )
-    empty = cm & ~(row_mass > 0)
+    eps = jnp.asarray(hyper.epsilon, dtype)
+    threshold = jnp.asarray(threshold, dtype)
+    if config.chunk_size > 0:
+        ct = _scale.transport_targets(
+            p, centres.points, a, b, kind=config.cost, epsilon=eps, threshold=threshold,
+            max_iterations=config.sinkhorn_max_iter, frechet_tol=config.frechet_tol,
+            frechet_max_iter=config.frechet_max_iter, top_m=config.frechet_top_m, chunk=config.chunk_size,
+        )
+        sk, fm, row_mass, kept = ct.sinkhorn, ct.frechet, ct.row_mass, ct.kept_mass
+        plan, cost_value, converged, n_iters, merr = None, sk.cost, sk.converged, sk.n_iters, sk.marginal_error
+    else:
+        cost = _transport.cost_matrix(p, centres.points, kind=config.cost, row_mask=cm, col_mask=b > 0)
+        coupling = _transport.couple(
+            cost, a, b, solver=config.solver, epsilon=eps, threshold=threshold, max_iterations=config.sinkhorn_max_iter,
+        )
+        plan = coupling.plan
+        cost_value, converged, n_iters, merr = coupling.cost, coupling.converged, coupling.n_iters, coupling.marginal_error
+        row_mass = jnp.sum(plan, axis=1)
+        if config.frechet_top_m > 0:
+            m = min(config.frechet_top_m, plan.shape[1])
+            vals, idx = jax.lax.top_k(plan, m)
+            fm = _scale.frechet_mean_sparse(centres.points, idx, vals, tol=config.frechet_tol, max_iter=config.frechet_max_iter)
+            w = plan / jnp.where(row_mass > 0, row_mass, 1.0)[:, None]
+            exact_gn = sphere.safe_norm(sphere.mean_log_map(fm.mean, centres.points, w)[0])
+            fm = fm._replace(grad_norm=exact_gn)
+            kept = jnp.sum(vals, axis=1) / jnp.where(row_mass > 0, row_mass, 1.0)
+        else:
+            fm = sphere.frechet_mean(
+                centres.points, plan, method=config.frechet, tol=config.frechet_tol, max_iter=config.frechet_max_iter,
+            )
+            kept = jnp.ones((num_k,), dtype)
+    # a row without usable mass (zero or not finite: a failed solve) keeps its prototype
+    empty = cm & ~(row_mass > 0) | cm & ~jnp.all(jnp.isfinite(fm.mean), axis=1)
     keep_own = empty | ~cm
     targets = jnp.where(keep_own[:, None], p, fm.mean)
     lam = jnp.asarray(hyper.lam, dtype)
@@ -399,10 +520,10 @@ def transport_update(
     diag = Diagnostics(
         targets=targets,
         coupling=plan,
-        transport_cost=coupling.cost,
-        converged=coupling.converged,
-        n_iters=coupling.n_iters,
-        marginal_error=coupling.marginal_error,
+        transport_cost=cost_value,
+        converged=converged,
+        n_iters=n_iters,
+        marginal_error=merr,
         frechet_iters=jnp.where(keep_own, 0, fm.n_iters),
         frechet_grad_norm=jnp.where(keep_own, 0.0, fm.grad_norm),
         frechet_converged=jnp.where(keep_own, True, fm.converged),
@@ -412,6 +533,8 @@ def transport_update(
         centres=centres,
         kmeans_inertia=centres.inertia,
         kmeans_iters=centres.kmeans_iters,
+        frechet_kept_mass=jnp.where(keep_own, 0.0, kept),
+        class_mask=cm,
     )
     return new, diag
 
@@ -464,3 +587,153 @@ def make_upt(config: UPTConfig):
         return upt(prototypes, videos, config, key, hyper, class_mask=class_mask, video_mask=video_mask)
 
     return run
+
+
+def chunk_size_for(n_classes: int, n_points: int, budget_bytes: int = 1 << 30, itemsize: int = 4) -> int:
+    """A ``UPTConfig.chunk_size`` for K classes and C target points within a memory budget.
+
+    The dense path keeps about a dozen ``[K, C]`` arrays alive at once (cost,
+    plan, OTT's work arrays, the Karcher weights and factors) plus the
+    ``[N, K]`` scores of the evaluation; if ``12 * K * C * itemsize`` fits in
+    ``budget_bytes`` this returns 0 (dense). Otherwise a block size that keeps
+    the per-block temporaries (about 16 ``[K, chunk]`` arrays) within an
+    eighth of the budget, between 1,024 and 65,536 points.
+
+    Args:
+      n_classes: K; n_points: C (N without clustering); budget_bytes: memory
+        for UPT; itemsize: bytes per float (4 for float32).
+
+    Returns:
+      ``0`` (dense) or a block size.
+    """
+    k, c = int(n_classes), int(n_points)
+    if 12 * k * c * itemsize <= budget_bytes:
+        return 0
+    chunk = (budget_bytes // 8) // max(16 * k * itemsize, 1)
+    return int(min(max(chunk, 1024), 65536))
+
+
+def _names(mask: np.ndarray, class_names) -> list:
+    idx = np.flatnonzero(mask)
+    if class_names is None:
+        return [int(i) for i in idx]
+    return [str(class_names[i]) for i in idx]
+
+
+def summarize_diagnostics(diag: Diagnostics, class_names=None, *, config: UPTConfig | None = None) -> dict:
+    """A JSON-ready summary of one :class:`Diagnostics` (host-side), one naming scheme.
+
+    For a batch (vmapped splits or hyper-parameters) summarise each element:
+    ``jax.tree_util.tree_map(lambda x: x[i], diag)``. Masked classes are left
+    out of every count and median. Keys (stable; sweep rows use them too):
+
+    - ``converged`` (bool): transport converged, every Frechet mean converged
+      and no empty row; :func:`convergence_warning` is ``None`` exactly then;
+    - ``transport_converged`` (bool), ``transport_iterations`` (int, Sinkhorn
+      iterations done, at most the cap; 0 for EMD), ``transport_cost``,
+      ``marginal_error`` (max violation of either marginal);
+    - ``frechet_not_converged`` (int, a count of classes) and
+      ``frechet_not_converged_classes`` (their names, or indices without
+      ``class_names``), ``frechet_iterations_max`` (int),
+      ``frechet_grad_norm_max``, ``frechet_kept_mass_min`` (1.0 unless the
+      top-m approximation is on);
+    - ``empty_rows`` (int) and ``empty_row_classes``: classes left without
+      transport mass (a failed solve), which kept their prototype;
+    - ``median_target_angle_deg``, ``median_moved_angle_deg``;
+    - ``n_classes`` (unmasked), ``n_centres`` (valid target points),
+      ``kmeans_inertia``, ``kmeans_iterations`` (0 without clustering);
+    - with ``config``: ``solver``, ``sinkhorn_max_iter``, ``frechet``,
+      ``frechet_max_iter``, ``chunk_size``, ``frechet_top_m``.
+
+    Args:
+      diag: :class:`Diagnostics` of one UPT call (not batched).
+      class_names: optional ``K`` names.
+      config: optional :class:`UPTConfig` that produced it.
+
+    Returns:
+      dict of Python scalars and lists.
+    """
+    cm = np.asarray(diag.class_mask, bool)
+    if cm.ndim != 1:
+        raise UPTError(
+            f"summarize_diagnostics: expected the Diagnostics of one call (class_mask [K]), got class_mask "
+            f"{list(cm.shape)}; summarise each element of a batch: jax.tree_util.tree_map(lambda x: x[i], diag)"
+        )
+    empty = np.asarray(diag.empty_rows, bool) & cm
+    live = cm & ~empty
+    not_conv = live & ~np.asarray(diag.frechet_converged, bool)
+
+    def med_deg(x):
+        x = np.asarray(x, np.float64)[live]
+        return float(np.rad2deg(np.median(x))) if x.size else 0.0
+
+    gn = np.asarray(diag.frechet_grad_norm, np.float64)[live]
+    kept = np.asarray(diag.frechet_kept_mass, np.float64)[live]
+    it = np.asarray(diag.frechet_iters)[live]
+    out = {
+        "transport_converged": bool(diag.converged),
+        "transport_iterations": int(diag.n_iters),
+        "transport_cost": float(diag.transport_cost),
+        "marginal_error": float(diag.marginal_error),
+        "frechet_not_converged": int(not_conv.sum()),
+        "frechet_not_converged_classes": _names(not_conv, class_names),
+        "frechet_iterations_max": int(it.max()) if it.size else 0,
+        "frechet_grad_norm_max": float(gn.max()) if gn.size else 0.0,
+        "frechet_kept_mass_min": float(kept.min()) if kept.size else 1.0,
+        "empty_rows": int(empty.sum()),
+        "empty_row_classes": _names(empty, class_names),
+        "median_target_angle_deg": med_deg(diag.target_angle),
+        "median_moved_angle_deg": med_deg(diag.moved_angle),
+        "n_classes": int(cm.sum()),
+        "n_centres": int(np.asarray(diag.centres.mask).sum()),
+        "kmeans_inertia": float(diag.kmeans_inertia),
+        "kmeans_iterations": int(diag.kmeans_iters),
+    }
+    out["converged"] = bool(out["transport_converged"] and not out["frechet_not_converged"] and not out["empty_rows"])
+    if config is not None:
+        out.update({
+            "solver": config.solver,
+            "sinkhorn_max_iter": int(config.sinkhorn_max_iter),
+            "frechet": config.frechet,
+            "frechet_max_iter": int(config.frechet_max_iter),
+            "chunk_size": int(config.chunk_size),
+            "frechet_top_m": int(config.frechet_top_m),
+        })
+    return out
+
+
+def _list(names, limit=8) -> str:
+    shown = ", ".join(str(n) for n in names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def convergence_warning(summary: dict) -> str | None:
+    """One line naming what did not converge in a :func:`summarize_diagnostics` dict, or ``None``.
+
+    Example: ``UPT did not converge: transport stopped after 5 Sinkhorn
+    iterations with marginal error 3.1e-02; Frechet mean not converged for 2
+    of 101 classes (Archery, Basketball)``.
+    """
+    if summary.get("converged", True):
+        return None
+    parts = []
+    if not summary["transport_converged"]:
+        if summary.get("solver") == "emd" or (summary.get("solver") is None and summary["transport_iterations"] == 0):
+            parts.append(f"exact transport (EMD) stopped before optimality (marginal error {summary['marginal_error']:.1e})")
+        else:
+            cap = f" (cap {summary['sinkhorn_max_iter']})" if "sinkhorn_max_iter" in summary else ""
+            parts.append(
+                f"transport stopped after {summary['transport_iterations']} Sinkhorn iterations{cap} with marginal error "
+                f"{summary['marginal_error']:.1e} (raise the iteration cap or epsilon, or loosen the threshold)"
+            )
+    if summary["frechet_not_converged"]:
+        parts.append(
+            f"Frechet mean not converged for {summary['frechet_not_converged']} of {summary['n_classes']} classes "
+            f"({_list(summary['frechet_not_converged_classes'])}; largest gradient norm {summary['frechet_grad_norm_max']:.1e})"
+        )
+    if summary["empty_rows"]:
+        parts.append(
+            f"{summary['empty_rows']} classes got no usable transport mass and kept their prototype "
+            f"({_list(summary['empty_row_classes'])})"
+        )
+    return "UPT did not converge: " + "; ".join(parts)

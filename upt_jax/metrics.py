@@ -15,7 +15,7 @@ import numpy as np
 
 from upt_jax import sphere
 
-__all__ = ["Metrics", "scores", "predict", "evaluate", "evaluate_scores", "summarize", "unreachable_names"]
+__all__ = ["Metrics", "scores", "predict", "evaluate", "evaluate_scores", "evaluate_top", "summarize", "unreachable_names"]
 
 
 class Metrics(NamedTuple):
@@ -110,13 +110,37 @@ def evaluate_scores(
     Returns:
       :class:`Metrics`.
     """
-    n, num_k = scores.shape
+    num_k = scores.shape[1]
+    cm = jnp.ones((num_k,), bool) if class_mask is None else class_mask.astype(bool)
+    s = jnp.where(cm[None, :], scores, -jnp.inf)
+    _, top = jax.lax.top_k(s, min(k, num_k))
+    return evaluate_top(top.astype(jnp.int32), labels, num_k, class_mask=class_mask, video_mask=video_mask)
+
+
+def evaluate_top(
+    top: jax.Array,
+    labels: jax.Array,
+    num_classes: int,
+    *,
+    class_mask: jax.Array | None = None,
+    video_mask: jax.Array | None = None,
+) -> Metrics:
+    """:class:`Metrics` from each video's top-k classes (best first).
+
+    What :func:`evaluate_scores` measures after its ``top_k``; the chunked
+    evaluation (:func:`upt_jax.scale.evaluate_chunked`) computes ``top``
+    block by block.
+
+    Args:
+      top: ``[N, k]`` int32 class indices, best first (masked classes never
+        among them unless fewer than k classes are unmasked).
+      labels: ``[N]`` int; num_classes: K (static).
+      class_mask: optional ``[K]`` bool; video_mask: optional ``[N]`` bool.
+    """
+    n, kk = top.shape
+    num_k = num_classes
     cm = jnp.ones((num_k,), bool) if class_mask is None else class_mask.astype(bool)
     vm = jnp.ones((n,), bool) if video_mask is None else video_mask.astype(bool)
-    kk = min(k, num_k)
-    s = jnp.where(cm[None, :], scores, -jnp.inf)
-    _, top = jax.lax.top_k(s, kk)
-    top = top.astype(jnp.int32)
     pred = top[:, 0]
     labels = labels.astype(jnp.int32)
     hit1 = (pred == labels) & vm

@@ -5,18 +5,33 @@ The only module that imports OTT-JAX. Two solvers:
 - ``"sinkhorn"``: OTT-JAX entropic Sinkhorn (log domain) on a dense cost.
   ``epsilon`` and ``threshold`` are traced (vmappable); ``max_iterations``,
   ``inner_iterations`` and ``lse_mode`` are static. A vmapped Sinkhorn runs
-  until its slowest member converges.
+  until its slowest member converges. Differentiable by implicit
+  differentiation of the optimality conditions of the converged plan (not
+  the unrolled loop); the linear system is solved on the rows and columns
+  that carry mass, so masked classes and videos (zero masses) are fine.
 - ``"emd"``: POT's exact network simplex (``ot.emd``), which is what the
   example code uses by default. It runs on the host through
   ``jax.pure_callback`` in float64, so it works inside ``jit`` and ``vmap``
-  (sequentially) but cannot be differentiated. POT is an optional dependency.
+  (sequentially) but cannot be differentiated: asking for a derivative of
+  its plan raises :class:`~upt_jax.errors.UPTError` (use ``"sinkhorn"``).
+  POT is an optional dependency.
 
-Costs are ``1 - cos`` (the example code) or the geodesic angle, both divided
-by their maximum over valid entries, as the example code does.
+Iteration counts: OTT checks the marginal error every ``inner_iterations``
+steps and its loop runs whole blocks, so with a cap that is not a multiple
+of the block it would run past the cap. :func:`sinkhorn` therefore uses the
+largest block size ``<= inner_iterations`` that divides ``max_iterations``:
+the cap is exact and ``Coupling.n_iters`` (the Sinkhorn iterations actually
+done) never exceeds it.
+
+Costs (:func:`raw_cost`, the one cost formula of upt_jax, also used by the
+chunked path of :mod:`upt_jax.scale`) are ``1 - cos`` (the example code) or
+the geodesic angle, both divided by their maximum over valid entries, as the
+example code does.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -24,9 +39,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from upt_jax import sphere
-from upt_jax.errors import MissingDependencyError
+from upt_jax.errors import MissingDependencyError, UPTError
 
-__all__ = ["Coupling", "cost_matrix", "couple", "sinkhorn", "emd", "require_pot"]
+__all__ = ["Coupling", "raw_cost", "cost_matrix", "couple", "sinkhorn", "emd", "require_pot", "check_interval"]
+
+COST_KINDS = ("cosine", "geodesic")
 
 
 class Coupling(NamedTuple):
@@ -35,8 +52,10 @@ class Coupling(NamedTuple):
     Attributes:
       plan: ``[k, c]`` coupling; rows sum to ``a``, columns to ``b``.
       cost: ``[]`` transport cost ``<plan, cost_matrix>``.
-      converged: ``[]`` bool.
-      n_iters: ``[]`` int32 Sinkhorn iterations (0 for EMD).
+      converged: ``[]`` bool (Sinkhorn: marginal error below the threshold
+        within the cap; EMD: POT's network simplex reported an optimum).
+      n_iters: ``[]`` int32 Sinkhorn iterations actually done, at most the
+        cap (0 for EMD).
       marginal_error: ``[]`` max absolute error of both marginals.
     """
 
@@ -45,6 +64,40 @@ class Coupling(NamedTuple):
     converged: jax.Array
     n_iters: jax.Array
     marginal_error: jax.Array
+
+
+def raw_cost(
+    prototypes: jax.Array,
+    points: jax.Array,
+    kind: str = "cosine",
+    precision=jax.lax.Precision.HIGHEST,
+) -> jax.Array:
+    """Unnormalised transport cost between unit vectors (the one cost formula).
+
+    ``"cosine"``: ``1 - cos``. ``"geodesic"``: the angle
+    ``2 atan2(|x - y|, |x + y|)`` with ``|x -+ y|^2 = 2 -+ 2 cos``, through a
+    square root whose derivative stays finite at 0 (a prototype equal to a
+    point); there the derivative of the angle, undefined, is set to 0.
+
+    Args:
+      prototypes: ``[k, d]`` unit vectors; points: ``[c, d]`` unit vectors.
+      kind: ``"cosine"`` or ``"geodesic"`` (static).
+      precision: matmul precision (HIGHEST by default).
+
+    Returns:
+      ``[k, c]`` costs, dtype of the inputs.
+    """
+    cos = sphere.pairwise_cos(prototypes, points, precision=precision)
+    if kind == "cosine":
+        return 1.0 - cos
+    if kind == "geodesic":
+        return 2.0 * jnp.arctan2(_safe_sqrt(2.0 - 2.0 * cos), _safe_sqrt(2.0 + 2.0 * cos))
+    raise UPTError(f"cost kind must be one of {COST_KINDS}, got {kind!r}")
+
+
+def _safe_sqrt(x):
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
 def cost_matrix(
@@ -66,14 +119,7 @@ def cost_matrix(
     Returns:
       ``[k, c]`` costs in [0, 1] (up to the scale of masked entries).
     """
-    cos = sphere.pairwise_cos(prototypes, centres)
-    if kind == "cosine":
-        m = 1.0 - cos
-    elif kind == "geodesic":
-        # accurate angle: 2 atan2(|x - y|, |x + y|) with |x -+ y|^2 = 2 -+ 2cos
-        m = 2.0 * jnp.arctan2(jnp.sqrt(jnp.maximum(2.0 - 2.0 * cos, 0.0)), jnp.sqrt(jnp.maximum(2.0 + 2.0 * cos, 0.0)))
-    else:
-        raise ValueError(f"cost_matrix: kind must be 'cosine' or 'geodesic', got {kind!r}")
+    m = raw_cost(prototypes, centres, kind)
     valid = jnp.ones(m.shape, bool)
     if row_mask is not None:
         valid = valid & row_mask[:, None]
@@ -81,6 +127,22 @@ def cost_matrix(
         valid = valid & col_mask[None, :]
     mx = jnp.max(jnp.where(valid, m, 0.0))
     return m / jnp.where(mx > 0, mx, 1.0)
+
+
+def check_interval(max_iterations: int, inner_iterations: int = 10) -> int:
+    """Sinkhorn error-check interval: the largest divisor of the cap ``<= inner_iterations``.
+
+    OTT runs whole blocks of ``inner_iterations`` steps; a divisor keeps the
+    number of iterations at most ``max_iterations`` (2000 -> 10, 5 -> 5,
+    25 -> 5; a prime cap above 10 checks every step).
+    """
+    max_iterations = int(max_iterations)
+    if max_iterations < 1:
+        raise UPTError(f"Sinkhorn max_iterations must be >= 1, got {max_iterations}")
+    for step in range(min(int(inner_iterations), max_iterations), 0, -1):
+        if max_iterations % step == 0:
+            return step
+    return 1
 
 
 def sinkhorn(
@@ -96,17 +158,37 @@ def sinkhorn(
 ) -> Coupling:
     """Entropic OT with OTT-JAX's Sinkhorn on a dense cost.
 
+    Differentiable with respect to ``cost``, ``a``, ``b`` and ``epsilon`` by
+    implicit differentiation of the optimality conditions of the converged
+    plan (:func:`_sinkhorn_plan_bwd`); rows and columns without mass (masks,
+    padding) are left out of the linear system, where OTT-JAX's own implicit
+    differentiation divides by their zero marginals.
+
     Args:
       cost: ``[k, c]`` cost matrix.
       a: ``[k]`` source masses, b: ``[c]`` target masses (each summing to 1;
         zeros allowed for padding).
       epsilon: entropic regularisation (absolute, on the given cost; traced).
-      threshold: marginal-error tolerance (traced).
-      max_iterations, inner_iterations, lse_mode: static solver settings.
+      threshold: tolerance on the L1 marginal error (traced), > 0.
+      max_iterations: iteration cap (static), exact (see the module notes).
+      inner_iterations: the marginal error is checked every this many steps
+        at most (static; lowered to a divisor of the cap).
+      lse_mode: log-domain updates (static).
 
     Returns:
       :class:`Coupling`.
     """
+    dtype = cost.dtype
+    plan, converged, n_iters = _sinkhorn_plan(
+        cost, a.astype(dtype), b.astype(dtype), jnp.asarray(epsilon, dtype), jnp.asarray(threshold, dtype),
+        int(max_iterations), check_interval(max_iterations, inner_iterations), bool(lse_mode),
+    )
+    err = jnp.maximum(jnp.max(jnp.abs(plan.sum(1) - a)), jnp.max(jnp.abs(plan.sum(0) - b)))
+    return Coupling(plan, jnp.sum(plan * cost), converged, n_iters, err)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7))
+def _sinkhorn_plan(cost, a, b, epsilon, threshold, max_iterations, inner_iterations, lse_mode):
     from ott.geometry import geometry
     from ott.solvers.linear import sinkhorn as ott_sinkhorn
 
@@ -116,11 +198,52 @@ def sinkhorn(
         max_iterations=max_iterations,
         inner_iterations=inner_iterations,
         lse_mode=lse_mode,
+        implicit_diff=None,  # differentiated by _sinkhorn_plan_bwd
     )
     out = solver(_linear_problem(geom, a, b))
-    plan = out.matrix
-    err = jnp.maximum(jnp.max(jnp.abs(plan.sum(1) - a)), jnp.max(jnp.abs(plan.sum(0) - b)))
-    return Coupling(plan, jnp.sum(plan * cost), out.converged, jnp.asarray(out.n_iters, jnp.int32), err)
+    return out.matrix, out.converged, jnp.asarray(out.n_iters, jnp.int32)
+
+
+def _sinkhorn_plan_fwd(cost, a, b, epsilon, threshold, max_iterations, inner_iterations, lse_mode):
+    out = _sinkhorn_plan(cost, a, b, epsilon, threshold, max_iterations, inner_iterations, lse_mode)
+    return out, (out[0], epsilon, threshold)
+
+
+def _sinkhorn_plan_bwd(max_iterations, inner_iterations, lse_mode, saved, ct):
+    """Implicit VJP of the entropic plan ``P = exp((f + g - C) / eps)``.
+
+    With ``r = P 1``, ``s = P^T 1`` and ``Q = ct * P``, perturbing the
+    conditions ``P 1 = a``, ``P^T 1 = b`` gives
+    ``[[diag r, P], [P^T, diag s]] [df; dg] = [rowsum(P*dC) + eps da;
+    colsum(P*dC) + eps db]``. With ``[x; y]`` the solution for the right-hand
+    side ``[Q 1; Q^T 1]`` (the Schur complement on the rows,
+    ``diag r - P diag(1/s) P^T``, solved densely, its null vector ``1``
+    fixed by a rank-one term; rows/columns without mass left out):
+    ``cost_bar = (P * (x + y^T) - Q) / eps``, ``a_bar = x``, ``b_bar = y``,
+    ``eps_bar = sum(cost_bar * log P)``.
+    """
+    plan, epsilon, threshold = saved
+    ct_plan = ct[0]
+    hi = jax.lax.Precision.HIGHEST
+    q = ct_plan * plan
+    q_r, q_c = q.sum(1), q.sum(0)
+    r, s = plan.sum(1), plan.sum(0)
+    rowok, colok = r > 0, s > 0
+    s_inv = jnp.where(colok, 1.0 / jnp.where(colok, s, 1.0), 0.0)
+    live = rowok[:, None] & rowok[None, :]
+    schur = jnp.diag(r) - jnp.matmul(plan * s_inv[None, :], plan.T, precision=hi)
+    scale = jnp.sum(r) / jnp.maximum(jnp.sum(rowok), 1)
+    schur = jnp.where(live, schur + scale, 0.0) + jnp.diag(jnp.where(rowok, 0.0, 1.0))
+    rhs = jnp.where(rowok, q_r - jnp.matmul(plan, q_c * s_inv, precision=hi), 0.0)
+    x = jnp.linalg.solve(schur, rhs)
+    y = jnp.where(colok, (q_c - jnp.matmul(plan.T, x, precision=hi)) * s_inv, 0.0)
+    cost_bar = (plan * (x[:, None] + y[None, :]) - q) / epsilon
+    logp = jnp.where(plan > 0, jnp.log(jnp.where(plan > 0, plan, 1.0)), 0.0)
+    eps_bar = jnp.sum(cost_bar * logp)
+    return cost_bar, x, y, eps_bar, jnp.zeros_like(threshold)
+
+
+_sinkhorn_plan.defvjp(_sinkhorn_plan_fwd, _sinkhorn_plan_bwd)
 
 
 def _linear_problem(geom, a, b):
@@ -162,20 +285,15 @@ def _emd_host(a, b, m, num_iter_max):
     return plan, np.asarray(ok)
 
 
-def emd(cost: jax.Array, a: jax.Array, b: jax.Array, *, num_iter_max: int = 1_000_000) -> Coupling:
-    """Exact optimal transport (POT's network simplex) through a host callback.
+EMD_NOT_DIFFERENTIABLE = (
+    "solver='emd' is not differentiable: POT's exact network simplex runs on the host (jax.pure_callback) and "
+    "its plan is piecewise constant in the cost. Use solver='sinkhorn' (UPTConfig(solver='sinkhorn'), "
+    "`--solver sinkhorn`) for gradients; OTT-JAX differentiates it implicitly."
+)
 
-    Works under ``jit`` and ``vmap`` (the batch is solved sequentially on the
-    host); not differentiable. Computed in float64 and cast back.
 
-    Args:
-      cost: ``[k, c]``; a: ``[k]``; b: ``[c]`` (zeros allowed).
-      num_iter_max: network-simplex iteration cap (static).
-
-    Returns:
-      :class:`Coupling` with ``n_iters = 0``.
-    """
-    require_pot()
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _emd_plan(cost, a, b, num_iter_max):
     shapes = (
         jax.ShapeDtypeStruct(cost.shape, cost.dtype),
         jax.ShapeDtypeStruct((), jnp.bool_),
@@ -185,7 +303,33 @@ def emd(cost: jax.Array, a: jax.Array, b: jax.Array, *, num_iter_max: int = 1_00
         plan, ok = _emd_host(a_, b_, m_, num_iter_max)
         return plan.astype(cost.dtype), ok
 
-    plan, ok = jax.pure_callback(host, shapes, a, b, cost, vmap_method="sequential")
+    return jax.pure_callback(host, shapes, a, b, cost, vmap_method="sequential")
+
+
+@_emd_plan.defjvp
+def _emd_plan_jvp(num_iter_max, primals, tangents):
+    raise UPTError(EMD_NOT_DIFFERENTIABLE)
+
+
+def emd(cost: jax.Array, a: jax.Array, b: jax.Array, *, num_iter_max: int = 1_000_000) -> Coupling:
+    """Exact optimal transport (POT's network simplex) through a host callback.
+
+    Works under ``jit`` and ``vmap`` (the batch is solved sequentially on the
+    host); not differentiable: a derivative through the plan raises
+    :class:`~upt_jax.errors.UPTError` naming ``solver="sinkhorn"`` (a
+    derivative with respect to something the plan does not depend on, such
+    as ``lam``, is fine). Computed in float64 and cast back.
+
+    Args:
+      cost: ``[k, c]``; a: ``[k]``; b: ``[c]`` (zeros allowed).
+      num_iter_max: network-simplex iteration cap (static); when it is hit
+        the plan is POT's partial solution and ``converged`` is False.
+
+    Returns:
+      :class:`Coupling` with ``n_iters = 0``.
+    """
+    require_pot()
+    plan, ok = _emd_plan(cost, a, b, int(num_iter_max))
     err = jnp.maximum(jnp.max(jnp.abs(plan.sum(1) - a)), jnp.max(jnp.abs(plan.sum(0) - b)))
     return Coupling(plan, jnp.sum(plan * cost), ok, jnp.int32(0), err)
 
@@ -214,4 +358,4 @@ def couple(
         return sinkhorn(cost, a, b, epsilon=epsilon, threshold=threshold, max_iterations=max_iterations)
     if solver == "emd":
         return emd(cost, a, b)
-    raise ValueError(f"couple: solver must be 'sinkhorn' or 'emd', got {solver!r}")
+    raise UPTError(f"couple: solver must be 'sinkhorn' or 'emd', got {solver!r}")

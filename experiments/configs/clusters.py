@@ -22,7 +22,7 @@ splits, top-1 mean +- std at lam 0.25 / 0.5): C = K 44.9 / 41.3; 250
 C = K is the worst and at lam 0.5 already past its optimum.
 """
 
-from experiments.run import Study
+from upt_jax.sweep import Study
 
 EXPECTED = {0.5: {"K": 41.33, 250: 46.65, 500: 49.15, 1000: 51.44, 2000: 53.85, "N": 57.72}}
 

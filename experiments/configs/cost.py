@@ -19,7 +19,7 @@ geodesic 48.6 +- 3.0; lam 0.5: 51.5 +- 2.2 vs 51.5 +- 2.2; lam 0.75:
 vs ~67).
 """
 
-from experiments.run import Study
+from upt_jax.sweep import Study
 
 EXPECTED = {"cosine": {0.5: 51.46}, "geodesic": {0.5: 51.52}}
 

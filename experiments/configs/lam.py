@@ -28,7 +28,7 @@ predicted; lam 0.5 51.4 +- 2.1 (best) with 0.3 never predicted; lam 1.0
 (best) -> 21.4 at lam 1. An interior optimum of lam; lam = 1 hurts.
 """
 
-from experiments.run import Study
+from upt_jax.sweep import Study
 
 EXPECTED = {"half": {0.0: 40.59, 0.4: 51.23, 0.5: 51.44, 1.0: 36.89}, "all": {0.0: 31.22, 0.4: 39.03, 1.0: 21.39}}
 

@@ -18,7 +18,7 @@ splits, top-1 mean +- std): uniform lam 0.25 / 0.5 / 0.75: 48.6 +- 3.0 /
 49.4 +- 2.4 (cluster-size masses help on this world by ~2.6 points at 0.5).
 """
 
-from experiments.run import Study
+from upt_jax.sweep import Study
 
 EXPECTED = {"uniform": {0.25: 48.56, 0.5: 51.44, 0.75: 46.47}, "cluster_size": {0.25: 49.54, 0.5: 54.04, 0.75: 49.41}}
 

@@ -15,7 +15,7 @@ computes nothing. Headline: top-1 ~40 at lam 0 -> ~44 at lam 0.5, never
 predicted classes ~10 -> ~0.5 (2 splits; numbers move with the world code).
 """
 
-from experiments.run import Study
+from upt_jax.sweep import Study
 
 EXPECTED = {"seconds": 30, "rows": 4}
 

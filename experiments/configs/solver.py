@@ -26,7 +26,7 @@ session's world): EMD 51.2 +- 2.1; Sinkhorn 1e-3 51.3, 3e-3 51.4, 1e-2
 2000). Never-predicted classes: 0 for EMD and eps <= 3e-3, 0.3-0.7 above.
 """
 
-from experiments.run import Study
+from upt_jax.sweep import Study
 
 EXPECTED = {"emd": 51.21, 1e-3: 51.32, 1e-2: 51.39, 1e-1: 52.32}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -11,11 +12,13 @@ import time
 
 import numpy as np
 
-from upt_jax.api import UPTConfig, UPTHyper
+from upt_jax.api import UPTConfig, UPTHyper, chunk_size_for, convergence_warning
+from upt_jax.errors import UPTError
 
 __all__ = [
     "add_upt_arguments",
     "config_from_args",
+    "convergence_exit",
     "markdown_table",
     "write_json",
     "environment",
@@ -25,7 +28,7 @@ __all__ = [
 
 
 def add_upt_arguments(parser, *, clusters: int = 1000, solver: str = "sinkhorn", lam: float | None = 0.5) -> None:
-    """UPT options shared by ``classify``, ``transport`` and ``run``."""
+    """UPT options shared by ``classify``, ``transport`` and ``run`` (with ``--strict``)."""
     g = parser.add_argument_group("UPT options")
     if lam is not None:
         g.add_argument(
@@ -37,9 +40,10 @@ def add_upt_arguments(parser, *, clusters: int = 1000, solver: str = "sinkhorn",
         )
     g.add_argument("--clusters", type=int, default=clusters, help=f"C k-means centres; 0 = no clustering (default {clusters})")
     g.add_argument("--solver", choices=("emd", "sinkhorn"), default=solver, help=f"transport solver (default {solver})")
-    g.add_argument("--epsilon", type=float, default=1e-2, help="Sinkhorn regularisation on the max-normalised cost (default 0.01)")
-    g.add_argument("--threshold", type=float, default=1e-3, help="Sinkhorn marginal tolerance (default 1e-3)")
-    g.add_argument("--sinkhorn-iters", type=int, default=2000, help="Sinkhorn iteration cap (default 2000)")
+    g.add_argument("--epsilon", type=float, default=1e-2, help="Sinkhorn regularisation on the max-normalised cost, > 0 (default 0.01)")
+    g.add_argument("--threshold", type=float, default=1e-3,
+                   help="Sinkhorn tolerance on the L1 marginal error, > 0 (default 1e-3)")
+    g.add_argument("--sinkhorn-iters", type=int, default=2000, help="Sinkhorn iteration cap, >= 1 (default 2000)")
     g.add_argument("--seed", type=int, default=0, help="seed of k-means (default 0)")
     g.add_argument("--kmeans", choices=("euclidean", "spherical"), default="euclidean", help="k-means variant (default euclidean)")
     g.add_argument("--kmeans-restarts", type=int, default=10, help="k-means restarts, n_init (default 10)")
@@ -54,12 +58,76 @@ def add_upt_arguments(parser, *, clusters: int = 1000, solver: str = "sinkhorn",
         default="converged",
         help="Frechet means run to convergence (default) or stopped as the example code's geomstats default does",
     )
+    g.add_argument("--frechet-iters", type=int, default=None,
+                   help="Karcher iteration cap, >= 1 (default 100; 32 with --frechet example, as the example code)")
+    g.add_argument("--frechet-tol", type=float, default=1e-6,
+                   help="Karcher tolerance on the norm of the mean log-map, > 0 (default 1e-6; ignored by --frechet example)")
+    g.add_argument("--chunk-size", type=_chunk_size, default=0, metavar="B|auto",
+                   help="0 (default): dense transport; B > 0: the large-N path, B target points per block (Sinkhorn "
+                   "only, no [K, C] plan in memory; classification by blocks too); 'auto': chosen from a 1 GiB budget")
+    g.add_argument("--frechet-top-m", type=int, default=0, metavar="M",
+                   help="APPROXIMATION for large N: each class's Frechet mean uses only its M largest coupling entries "
+                   "(kept mass and error reported; 0 = exact, default)")
+    g.add_argument("--strict", action="store_true",
+                   help="exit with code 3 when the transport or a Frechet mean did not converge (the warning line "
+                   "on stderr is printed either way)")
 
 
-def config_from_args(args) -> tuple[UPTConfig, UPTHyper]:
-    """Build the static config and traced hyper-parameters from parsed options."""
+def _chunk_size(text: str):
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 or 'auto', got {text!r}") from None
+
+
+def config_from_args(args, *, n_classes: int | None = None, n_points: int | None = None) -> tuple[UPTConfig, UPTHyper]:
+    """Build the static config and traced hyper-parameters from parsed options.
+
+    Every value is checked here first, so that a bad option is reported by its
+    flag (``--threshold must be > 0 ...``). ``--chunk-size auto`` needs
+    ``n_classes`` and ``n_points`` (C, or N without clustering); without
+    them it stays dense.
+
+    Raises:
+      UPTError: an option out of range.
+    """
+
+    def bad(msg):
+        raise UPTError(msg)
+
     if args.clusters < 0:
-        raise ValueError(f"--clusters must be >= 0 (0 = no clustering), got {args.clusters}")
+        bad(f"--clusters must be >= 0 (0 = no clustering), got {args.clusters}")
+    if not (np.isfinite(args.epsilon) and args.epsilon > 0):
+        bad(f"--epsilon must be > 0, got {args.epsilon}")
+    if not (np.isfinite(args.threshold) and args.threshold > 0):
+        bad(f"--threshold must be > 0 (Sinkhorn tolerance on the L1 marginal error, e.g. 1e-3), got {args.threshold}")
+    if args.sinkhorn_iters < 1:
+        bad(f"--sinkhorn-iters must be >= 1 (an iteration cap), got {args.sinkhorn_iters}")
+    frechet_iters = args.frechet_iters if args.frechet_iters is not None else (32 if args.frechet == "example" else 100)
+    if frechet_iters < 1:
+        bad(f"--frechet-iters must be >= 1 (an iteration cap), got {frechet_iters}")
+    if not (np.isfinite(args.frechet_tol) and args.frechet_tol > 0):
+        bad(f"--frechet-tol must be > 0 (tolerance on the norm of the mean log-map, e.g. 1e-6), got {args.frechet_tol}")
+    if args.kmeans_restarts < 1:
+        bad(f"--kmeans-restarts must be >= 1, got {args.kmeans_restarts}")
+    if args.top_t < 0:
+        bad(f"--top-t must be >= 0 (0 = keep all centres), got {args.top_t}")
+    if args.frechet_top_m < 0:
+        bad(f"--frechet-top-m must be >= 0 (0 = exact means), got {args.frechet_top_m}")
+    chunk = args.chunk_size
+    if chunk == "auto":
+        chunk = 0
+        if n_classes is not None and n_points is not None and args.solver == "sinkhorn":
+            chunk = chunk_size_for(n_classes, n_points)
+    if chunk < 0:
+        bad(f"--chunk-size must be >= 0 (0 = dense) or 'auto', got {chunk}")
+    if chunk > 0 and args.solver == "emd":
+        bad(f"--chunk-size {chunk} needs --solver sinkhorn: exact EMD has no chunked form (POT needs the whole "
+            "[K, C] cost on the host); drop --chunk-size for EMD")
+    if (chunk > 0 or args.frechet_top_m > 0) and args.frechet == "example":
+        bad("--frechet example reproduces the example code on the dense path only; drop --chunk-size/--frechet-top-m")
     cfg = UPTConfig(
         n_clusters=args.clusters,
         kmeans=args.kmeans,
@@ -72,14 +140,37 @@ def config_from_args(args) -> tuple[UPTConfig, UPTHyper]:
         sinkhorn_threshold=args.threshold,
         sinkhorn_max_iter=args.sinkhorn_iters,
         frechet=args.frechet,
-        frechet_max_iter=32 if args.frechet == "example" else 100,
+        frechet_tol=args.frechet_tol,
+        frechet_max_iter=frechet_iters,
+        chunk_size=chunk,
+        frechet_top_m=args.frechet_top_m,
     )
     lam = getattr(args, "lam", 1.0)
     if not 0.0 <= lam <= 1.0:
-        raise ValueError(f"--lam must lie in [0, 1] (fraction travelled; 0 = baseline), got {lam}; the example code's -l L is --lam 1-L")
-    if args.epsilon <= 0:
-        raise ValueError(f"--epsilon must be > 0, got {args.epsilon}")
+        bad(f"--lam must lie in [0, 1] (fraction travelled; 0 = baseline), got {lam}; the example code's -l L is --lam 1-L")
     return cfg, UPTHyper(lam=np.float32(lam), epsilon=np.float32(args.epsilon))
+
+
+def convergence_exit(summary: dict | None, args, *, what: str = "") -> int:
+    """Print the one convergence warning line on stderr; the exit code it implies.
+
+    Args:
+      summary: :func:`upt_jax.api.summarize_diagnostics` output (``None``:
+        nothing was solved).
+      args: parsed options (``args.strict``).
+      what: optional context, e.g. ``"UPT without clustering"``.
+
+    Returns:
+      3 with ``--strict`` and a warning, else 0.
+    """
+    if summary is None:
+        return 0
+    warning = convergence_warning(summary)
+    if warning is None:
+        return 0
+    prefix = f"upt {getattr(args, 'command', '') or ''}".rstrip()
+    print(f"{prefix}: warning: {warning}" + (f" [{what}]" if what else ""), file=sys.stderr, flush=True)
+    return 3 if getattr(args, "strict", False) else 0
 
 
 def markdown_table(header: list[str], rows: list[list], floatfmt: str = ".2f") -> str:

@@ -10,15 +10,25 @@ Examples::
 code's ``-l L`` is ``--lam 1-L``. With ``--targets`` the prototypes are moved
 with the example code's own slerp arithmetic (on the raw vectors, then
 normalised), so its numbers are reproduced exactly.
+
+Large N: ``--chunk-size B`` (or ``auto``) runs transport, Frechet means and
+classification by blocks (Sinkhorn only), e.g. C = N on 10^5 videos:
+``upt classify --data DIR --solver sinkhorn --clusters 0 --chunk-size 4096``.
+
+Convergence: when the transport or a class's Frechet mean did not converge,
+one warning line on stderr names them; ``--strict`` then exits with code 3
+(after writing the tables and ``--json``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 
 from upt_jax.cli import _common
+from upt_jax.errors import DataError, UPTError
 
 __all__ = ["register", "handler", "classify_dataset"]
 
@@ -60,32 +70,34 @@ def _load(args, need_objects: bool):
 
 
 def _load_targets(path: str, shape) -> np.ndarray:
-    import os
-
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--targets {path}: no such file; pass the example code's ot/<name>.npy or a file from `upt transport`")
     try:
         t = np.load(path, allow_pickle=False)
     except Exception as err:
-        raise ValueError(f"--targets {path}: not a readable .npy file ({err})") from err
+        raise DataError(f"--targets {path}: not a readable .npy file ({err})") from err
     if t.shape != tuple(shape):
-        raise ValueError(f"--targets {path} has shape {list(t.shape)}, expected {list(shape)} (one target per class prototype)")
+        raise DataError(f"--targets {path} has shape {list(t.shape)}, expected {list(shape)} (one target per class prototype)")
     if not np.all(np.isfinite(t)):
-        raise ValueError(f"--targets {path} {list(t.shape)} contains NaN or Inf")
+        raise DataError(f"--targets {path} {list(t.shape)} contains NaN or Inf")
     return t
 
 
 def classify_dataset(ds, cfg, hp, *, seed: int = 0, targets: np.ndarray | None = None, object_options: dict | None = None) -> dict:
     """Baseline and UPT metrics of a loaded dataset (host driver used by the CLI).
 
+    With ``cfg.chunk_size > 0`` the transport and the evaluation run by
+    blocks (no ``[K, N]`` or ``[N, K]`` matrix).
+
     Returns a JSON-ready dict: the UPT (or fused) metrics at top level, plus
-    ``baseline``, ``diagnostics``, ``timings`` and, with objects,
+    ``baseline``, ``diagnostics`` (:func:`upt_jax.api.summarize_diagnostics`,
+    present when UPT ran), ``timings`` and, with objects,
     ``action``/``object``/``fused`` blocks.
     """
     import jax
     import jax.numpy as jnp
 
-    from upt_jax import api, metrics, sphere
+    from upt_jax import api, metrics, scale, sphere
 
     protos = np.asarray(ds.prototypes, np.float32)
     videos = np.asarray(ds.videos, np.float32)
@@ -95,7 +107,10 @@ def classify_dataset(ds, cfg, hp, *, seed: int = 0, targets: np.ndarray | None =
     names = list(ds.class_names)
     timings = {}
     t0 = time.perf_counter()
-    evaluate = jax.jit(metrics.evaluate)
+    if cfg.chunk_size > 0:
+        evaluate = jax.jit(lambda p, v, lab: scale.evaluate_chunked(p, v, lab, chunk=max(cfg.chunk_size, 8192)))
+    else:
+        evaluate = jax.jit(metrics.evaluate)
     base = evaluate(protos, videos, labels)
     lam = float(hp.lam)
     diag_out = None
@@ -110,23 +125,13 @@ def classify_dataset(ds, cfg, hp, *, seed: int = 0, targets: np.ndarray | None =
         source = "baseline"
     else:
         run = jax.jit(api.make_upt(cfg))
-        with _common.Timer(f"UPT (C={cfg.n_clusters or len(videos)}, {cfg.solver}, lam={lam:g})") as tm:
+        path = f", blocks of {cfg.chunk_size}" if cfg.chunk_size else ""
+        with _common.Timer(f"UPT (C={cfg.n_clusters or len(videos)}, {cfg.solver}, lam={lam:g}{path})") as tm:
             new_j, diag = run(protos, videos, jax.random.PRNGKey(seed), hp)
             new = np.asarray(jax.block_until_ready(new_j))
         timings["upt_seconds"] = tm.seconds
         source = "upt"
-        diag_out = {
-            "transport_converged": bool(diag.converged),
-            "transport_iterations": int(diag.n_iters),
-            "transport_cost": float(diag.transport_cost),
-            "marginal_error": float(diag.marginal_error),
-            "empty_rows": int(np.sum(np.asarray(diag.empty_rows))),
-            "frechet_iterations_max": int(np.max(np.asarray(diag.frechet_iters))),
-            "frechet_converged": int(np.sum(np.asarray(diag.frechet_converged))),
-            "median_target_angle_deg": float(np.rad2deg(np.median(np.asarray(diag.target_angle)))),
-            "median_moved_angle_deg": float(np.rad2deg(np.median(np.asarray(diag.moved_angle)))),
-            "kmeans_iterations": int(diag.kmeans_iters),
-        }
+        diag_out = api.summarize_diagnostics(diag, names, config=cfg)
     after = evaluate(new, videos, labels)
     out = metrics.summarize(after, names)
     out["baseline"] = metrics.summarize(base, names)
@@ -147,7 +152,7 @@ def _objects_block(ds, protos, videos, labels, moved, names, cfg, hp, opts, seed
     from upt_jax import metrics, objects
 
     if ds.object_prototypes is None or ds.object_probs is None:
-        raise ValueError(
+        raise DataError(
             "--fusion/--object-transport need object prototypes (embeddings/imagenet*_embeddings.npy) and per-video "
             "object scores (objectscores/<video>/avg-features.npy) in the data folder"
         )
@@ -180,15 +185,15 @@ def _objects_block(ds, protos, videos, labels, moved, names, cfg, hp, opts, seed
 
 
 def handler(args) -> int:
-    cfg, hp = _common.config_from_args(args)
+    cfg, hp = _common.config_from_args(args)  # checks every option before loading
     need_objects = args.fusion is not None or args.object_transport is not None
     object_options = None
     if need_objects:
         fusion = 0.5 if args.fusion is None else args.fusion
         if not 0.0 <= fusion <= 1.0:
-            raise ValueError(f"--fusion must lie in [0, 1] (1 = action model only), got {fusion}")
+            raise UPTError(f"--fusion must lie in [0, 1] (1 = action model only), got {fusion}")
         if args.top_objects < 1:
-            raise ValueError(f"--top-objects must be >= 1, got {args.top_objects}")
+            raise UPTError(f"--top-objects must be >= 1, got {args.top_objects}")
         object_options = {
             "fusion": fusion,
             "top_n": args.top_objects,
@@ -196,6 +201,10 @@ def handler(args) -> int:
         }
     with _common.Timer("loading data"):
         ds = _load(args, need_objects)
+    if args.chunk_size == "auto":
+        n_points = args.clusters if 0 < args.clusters < len(ds.labels) else len(ds.labels)
+        cfg, hp = _common.config_from_args(args, n_classes=len(ds.class_names), n_points=n_points)
+        _common.log(f"[upt] --chunk-size auto: {cfg.chunk_size or 'dense'}")
     targets = None
     if args.targets:
         targets = _load_targets(args.targets, np.shape(ds.prototypes))
@@ -228,4 +237,4 @@ def handler(args) -> int:
     if args.json:
         _common.write_json(args.json, out)
         _common.log(f"[upt] wrote {args.json}")
-    return 0
+    return _common.convergence_exit(out.get("diagnostics"), args)

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from upt_jax.cli import _common
+from upt_jax.cli import _common, _localization
 
 __all__ = ["register", "handler"]
 
@@ -13,16 +13,20 @@ __all__ = ["register", "handler"]
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="write a generated world to a data folder", description=__doc__,
                               formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-    p.add_argument("--world", choices=("ucf101", "hmdb51"), default="ucf101")
+    p.add_argument("--world", choices=("ucf101", "hmdb51", "ucf-sports", "jhmdb", "ucf101-24"), default="ucf101",
+                   help="classification world (ucf101, hmdb51) or localization world (ucf-sports, jhmdb, ucf101-24)")
     p.add_argument("--preset", choices=("clean", "default", "hard"), default="default")
     p.add_argument("--world-seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--layout", choices=("portable", "official"), default="portable")
     p.add_argument("--objects", action="store_true", help="include the generated object vocabulary and probabilities")
+    _localization.add_world_arguments(p.add_argument_group("localization worlds (writes the portable localization folder)"))
     p.set_defaults(func=handler)
 
 
 def handler(args) -> int:
+    if args.world in _localization.WORLDS:
+        return _localization.export_world(args)
     from upt_jax import data
     from upt_jax import world as W
 

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from upt_jax.cli import _common
+from upt_jax.cli import _common, _localization
 
 __all__ = ["register", "handler", "run_world"]
 
@@ -33,7 +33,10 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
-    p.add_argument("--world", choices=("ucf101", "hmdb51"), default="ucf101", help="which default world (default ucf101)")
+    p.add_argument("--task", choices=("classification", "localization"), default="classification",
+                   help="classification (default) or localization (worlds ucf-sports, jhmdb, ucf101-24)")
+    p.add_argument("--world", choices=("ucf101", "hmdb51", *_localization.WORLDS), default=None,
+                   help="which default world (default ucf101; --task localization: ucf-sports)")
     p.add_argument("--preset", choices=("clean", "default", "hard"), default="default", help="world preset (default: default)")
     p.add_argument("--world-seed", type=int, default=0, help="seed of the generated world (default 0)")
     p.add_argument("--out", metavar="DIR", default=None, help="output folder (default runs/<world>-<preset>-seed<S>)")
@@ -45,6 +48,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-objects", action="store_true", help="skip the universal object model")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _common.add_upt_arguments(p, clusters=1000, solver="sinkhorn", lam=0.5)
+    _localization.add_localization_arguments(p, lam=False)
+    _localization.add_world_arguments(p, n_videos=False)
     p.set_defaults(func=handler)
 
 
@@ -127,13 +132,7 @@ def run_world(w, cfg, hp, *, seed: int = 0, lams=LAMS, objects: bool = True) -> 
     m_upt = jax.tree_util.tree_map(lambda x: x[i], ms)
     out["upt"] = metrics.summarize(m_upt, names)
     out["upt_counts"] = np.asarray(m_upt.counts).tolist()
-    out["diagnostics"] = {
-        "transport_converged": bool(diags.converged[i]),
-        "transport_iterations": int(diags.n_iters[i]),
-        "empty_rows": int(np.sum(np.asarray(diags.empty_rows[i]))),
-        "median_target_angle_deg": float(np.rad2deg(np.median(np.asarray(diags.target_angle[i])))),
-        "kmeans_iterations": int(centres.kmeans_iters),
-    }
+    out["diagnostics"] = api.summarize_diagnostics(jax.tree_util.tree_map(lambda x: x[i], diags), names, config=cfg)
     out["lam_curve"] = [
         {"lam": float(grid[j]), "top1": float(ms.top1[j]), "top5": float(ms.top5[j]),
          "mean_class_accuracy": float(ms.mean_class_accuracy[j]), "unreachable": int(ms.unreachable[j])}
@@ -217,6 +216,13 @@ def _plots(out: dict, folder: str, title: str) -> list[str]:
 
 
 def handler(args) -> int:
+    if args.task == "localization":
+        return _localization.run_task(args)
+    args.world = args.world or "ucf101"
+    if args.world not in ("ucf101", "hmdb51"):
+        from upt_jax.errors import UPTError
+
+        raise UPTError(f"--world {args.world} is a localization world; add --task localization")
     t_start = time.perf_counter()
     cfg, hp = _common.config_from_args(args)
     folder = args.out or os.path.join("runs", f"{args.world}-{args.preset}-seed{args.world_seed}")
@@ -256,4 +262,4 @@ def handler(args) -> int:
     path = os.path.join(folder, "results.json")
     _common.write_json(path, out)
     print(f"\nwrote {path}" + (f" and {', '.join(out.get('plots', []))}" if out.get("plots") else ""))
-    return 0
+    return _common.convergence_exit(out["diagnostics"], args)

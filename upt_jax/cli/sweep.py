@@ -1,50 +1,37 @@
-"""``upt sweep CONFIG [--out DIR] [--devices N]``: run a study (resumable).
+"""``upt sweep CONFIG.py [--out DIR] [--devices N]``: run a study (resumable).
 
-The same runner as ``python -m experiments.run``; studies live in
-``experiments/configs/`` of the source tree (see ``experiments/README.md``).
+The runner is :mod:`upt_jax.sweep`; a study is a Python file anywhere on disk
+that defines ``get_config()`` returning a :class:`upt_jax.sweep.Study` (the
+ready ones are ``experiments/configs/*.py`` of the source tree; the guide is
+``docs/sweeps.md``).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
 __all__ = ["register", "handler"]
-
-
-def _import_runner():
-    """Import ``experiments.run`` from the source tree next to this package."""
-    try:
-        from experiments import run
-    except ModuleNotFoundError as err:
-        if err.name not in ("experiments", "experiments.run"):
-            raise
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        if not os.path.isdir(os.path.join(root, "experiments")):
-            raise FileNotFoundError(
-                "upt sweep needs the experiments/ folder of the upt_jax source tree; "
-                "run it from a source checkout (pip install -e .)"
-            ) from err
-        sys.path.insert(0, root)
-        from experiments import run
-    return run
 
 
 def register(subparsers) -> None:
     """Add the ``sweep`` parser."""
+    from upt_jax.sweep.cli import add_arguments
+
     parser = subparsers.add_parser(
         "sweep",
-        help="run a study: vmapped splits x hyper-parameters, sharded over devices, resumable",
+        help="run a study: class splits x static choices x lam/epsilon grids, resumable, sharded over devices",
         description=(
-            "Run a study config (experiments/configs/*.py). Rows already in DIR/results.jsonl are skipped, "
-            "so re-running the same command resumes an interrupted sweep. Writes results.csv, results.jsonl, "
-            "summary.md, plots/ and config.json."
+            "Run a study config (a .py file defining get_config()). One transport per (dataset, split, static "
+            "choice, epsilon), shared by every lam. Rows already in OUT/results.jsonl are skipped, so re-running "
+            "the same command resumes an interrupted sweep; rows from other data or code are refused "
+            "(--force-new starts over). Writes results.jsonl/csv, summary.md/csv, plots/, config.json and "
+            "timings.json."
         ),
     )
-    _import_runner().add_arguments(parser)
+    add_arguments(parser)
     parser.set_defaults(func=handler)
 
 
 def handler(args) -> int:
     """Run the study named by ``args.config``."""
-    return _import_runner().run_from_args(args)
+    from upt_jax.sweep.cli import run_from_args
+
+    return run_from_args(args)

@@ -4,7 +4,14 @@
 
 Writes the ``[K, d]`` targets (Frechet means of the centres weighted by each
 class's coupling row): what ``--targets`` of ``upt classify`` reads, the same
-role as the example code's ``ot/*.npy`` files.
+role as the example code's ``ot/*.npy`` files. ``--out`` gets the ``.npy``
+suffix if it has none (as ``np.save`` does); the printed path is the file
+written. ``--json`` writes the diagnostics
+(:func:`upt_jax.api.summarize_diagnostics`) and the configuration.
+
+Convergence: when the transport or a class's Frechet mean did not converge,
+one warning line on stderr names them; ``--strict`` then exits with code 3
+(the targets are written either way).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import os
 import numpy as np
 
 from upt_jax.cli import _common
+from upt_jax.errors import DataError, UPTError
 
 __all__ = ["register", "handler"]
 
@@ -39,9 +47,9 @@ def _load(path: str, what: str) -> np.ndarray:
     try:
         a = np.load(path, allow_pickle=False)
     except Exception as err:
-        raise ValueError(f"--{what} {path}: not a readable .npy array ({err})") from err
+        raise DataError(f"--{what} {path}: not a readable .npy array ({err})") from err
     if a.ndim != 2:
-        raise ValueError(f"--{what} {path}: expected a 2-d array, got shape {list(a.shape)}")
+        raise DataError(f"--{what} {path}: expected a 2-d array, got shape {list(a.shape)}")
     return a.astype(np.float32)
 
 
@@ -51,31 +59,32 @@ def handler(args) -> int:
     from upt_jax import api
 
     args.lam = 1.0
-    cfg, hp = _common.config_from_args(args)
+    cfg, hp = _common.config_from_args(args)  # checks every option before loading
     protos = _load(args.prototypes, "prototypes")
     videos = _load(args.videos, "videos")
+    if args.chunk_size == "auto":
+        n_points = args.clusters if 0 < args.clusters < len(videos) else len(videos)
+        cfg, hp = _common.config_from_args(args, n_classes=len(protos), n_points=n_points)
     try:
         api.check_inputs(protos, videos, cfg, hp)
-    except ValueError as err:
-        raise ValueError(f"{err} (files: {args.prototypes}, {args.videos})") from None
+    except UPTError as err:
+        raise UPTError(f"{err} (files: {args.prototypes}, {args.videos})") from None
     run = jax.jit(api.make_upt(cfg))
     with _common.Timer(f"transport (C={cfg.n_clusters or len(videos)}, {cfg.solver})"):
         _, diag = run(protos, videos, jax.random.PRNGKey(args.seed), hp)
         targets = np.asarray(jax.block_until_ready(diag.targets), np.float32)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    np.save(args.out, targets)
+    out = args.out if args.out.endswith(".npy") else args.out + ".npy"  # np.save adds the suffix
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    np.save(out, targets)
+    summary = api.summarize_diagnostics(diag, config=cfg)
     info = {
-        "out": args.out,
+        "out": out,
         "shape": list(targets.shape),
-        "transport_converged": bool(diag.converged),
-        "transport_iterations": int(diag.n_iters),
-        "transport_cost": float(diag.transport_cost),
-        "empty_rows": int(np.sum(np.asarray(diag.empty_rows))),
-        "median_target_angle_deg": float(np.rad2deg(np.median(np.asarray(diag.target_angle)))),
+        "diagnostics": summary,
         "config": {**cfg.as_dict(), "epsilon": args.epsilon, "seed": args.seed},
     }
-    print(f"wrote {args.out} {list(targets.shape)}; median prototype-to-target angle "
-          f"{info['median_target_angle_deg']:.2f} deg, empty rows {info['empty_rows']}")
+    print(f"wrote {out} {list(targets.shape)}; median prototype-to-target angle "
+          f"{summary['median_target_angle_deg']:.2f} deg")
     if args.json:
         _common.write_json(args.json, info)
-    return 0
+    return _common.convergence_exit(summary, args)

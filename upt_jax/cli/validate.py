@@ -28,8 +28,12 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def handler(args: argparse.Namespace) -> int:
+    from upt_jax.cli._localization import validate_command
     from upt_jax.data import inspect_folder
 
+    code = validate_command(args.dir)  # a localization folder (meta.json format upt_jax-localization)
+    if code is not None:
+        return code
     report = inspect_folder(args.dir, video_model=args.video_model)
     if report.ok:
         print(f"OK: {report.summary()}")

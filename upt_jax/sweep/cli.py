@@ -1,0 +1,79 @@
+"""Command-line options of ``upt sweep`` (also ``python -m upt_jax.sweep``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+__all__ = ["add_arguments", "run_from_args", "main"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the sweep options to ``parser`` (imports nothing heavy)."""
+    parser.add_argument("config", help="study config file (.py defining get_config(), anywhere on disk)")
+    parser.add_argument("--out", default=None, help="output folder (default runs/<study name>); resumes if it exists")
+    parser.add_argument("--devices", type=int, default=None, help="shard transports over this many devices (default: all)")
+    parser.add_argument("--chunk-rows", type=int, default=None, help="rows per compiled batch (default: the study's, 128)")
+    parser.add_argument("--max-chunks", type=int, default=None, help="stop after this many chunks (resume later)")
+    parser.add_argument(
+        "--cache", default=None, metavar="DIR",
+        help="folder of cached k-means centres (default OUT/cache); share one between studies, e.g. runs/cache",
+    )
+    parser.add_argument(
+        "--force-new", action="store_true",
+        help="start over: move OUT's old results to OUT/previous-<time>/ (needed when they came from other data or code)",
+    )
+    parser.add_argument(
+        "--no-stack", action="store_true",
+        help="one compiled program per dataset instead of stacking datasets of one dimension (same rows)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--distributed", action="store_true",
+        help="call jax.distributed.initialize() first (multi-host: TPU pod slice, multi-node GPU)",
+    )
+
+
+def run_from_args(args) -> int:
+    """Run the study of parsed ``args``; prints one line of statistics."""
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
+    from upt_jax.sweep.execute import run_study
+    from upt_jax.sweep.study import load_study
+
+    overrides = {}
+    if args.chunk_rows:
+        overrides["chunk_rows"] = args.chunk_rows
+    study = load_study(args.config, overrides)
+    out = args.out or os.path.join("runs", study.name)
+    stats = run_study(
+        study,
+        out,
+        devices=args.devices,
+        progress=not args.no_progress,
+        max_chunks=args.max_chunks,
+        cache_dir=args.cache,
+        force_new=args.force_new,
+        stack_datasets=not args.no_stack,
+    )
+    print(
+        f"{study.name}: {stats.rows_computed} rows computed from {stats.transports_solved} transports, "
+        f"{stats.rows_skipped} already done, {stats.rows_total} total; {stats.wall_s:.1f} s "
+        f"(data {stats.data_s:.1f} s; k-means {stats.kmeans_s:.1f} s, {stats.kmeans_computed} computed, "
+        f"{stats.kmeans_loaded} from cache; compile {stats.compile_s:.1f} s x{stats.compilations}; "
+        f"rows {stats.rows_s:.1f} s) -> {os.path.join(out, 'summary.md')}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m upt_jax.sweep``: the ``upt sweep`` options, errors as one line (exit 2)."""
+    from upt_jax.cli import run_command
+
+    parser = argparse.ArgumentParser(prog="python -m upt_jax.sweep", description="Run a upt_jax study (resumable).")
+    add_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of user errors too")
+    args = parser.parse_args(argv)
+    return run_command("sweep", lambda: run_from_args(args), debug=args.debug)

@@ -1,0 +1,223 @@
+"""Tasks: what one transport of a sweep computes, and the rows it yields.
+
+The runner (:mod:`upt_jax.sweep.execute`) batches *jobs*: one job is one
+(dataset, split) under one static config and one epsilon, i.e. ONE transport.
+A task turns a job into the rows of every lam value:
+
+1. ``make_job(config, clustered)`` returns a pure function
+   ``job(inputs: JobInputs, lams [L], epsilon []) -> (per_lam, per_job)``:
+   ``per_lam`` is a dict of ``[L, ...]`` arrays (one entry per lam value),
+   ``per_job`` a dict of arrays that do not depend on lam (the transport's
+   diagnostics). The runner vmaps it over a chunk of jobs (and shards the
+   chunk over devices); the task itself vmaps over lam.
+2. ``rows(per_lam, per_job, context)`` turns the host arrays of ONE job
+   into one dict of row fields per lam value (names of never-predicted
+   classes, ...).
+3. ``metrics``: the row fields that ``summary.md`` and the plots report as
+   mean and std over splits (the first two are plotted).
+
+:data:`TASKS` maps a name (``Study.task``) to a :class:`Task`. A new task
+(e.g. localization) registers itself with :func:`register_task`; see
+``docs/sweeps.md``.
+
+The classification task computes the targets once (transport + Frechet
+means, :func:`upt_jax.transport_update`), then vmaps over lam only the
+geodesic update ``slerp(prototype, target, lam)`` of the split's classes and
+the evaluation (:func:`upt_jax.evaluate`): row for row the numbers of
+``upt()`` + ``evaluate()`` with that lam.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from upt_jax.errors import UPTError
+
+__all__ = ["JobInputs", "Task", "TASKS", "register_task", "get_task", "classification_job"]
+
+
+class JobInputs(NamedTuple):
+    """Inputs of one job (the runner stacks them on a leading job axis).
+
+    Attributes:
+      prototypes: ``[K, d]`` float32 class prototypes of the job's dataset
+        (padded classes repeat row 0 and are masked).
+      videos: ``[N, d]`` float32 video projections (padded videos masked).
+      labels: ``[N]`` int32.
+      class_mask: ``[K]`` bool, the split's classes.
+      video_mask: ``[N]`` bool, the split's videos.
+      centres: :class:`upt_jax.Centres` of the split (``[C, d]`` points; a
+        ``[1, d]`` placeholder when the config does not cluster: the job
+        builds the target set from the videos).
+    """
+
+    prototypes: Any
+    videos: Any
+    labels: Any
+    class_mask: Any
+    video_mask: Any
+    centres: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A row function family of the sweep runner.
+
+    Attributes:
+      name: the value of ``Study.task``.
+      make_job: ``(config, clustered: bool) -> job`` (see the module doc).
+      rows: ``(per_lam: dict of [L, ...] host arrays, per_job: dict of host
+        arrays, context: dict) -> list of L dicts of row fields``. The
+        context holds ``class_names`` (the dataset's, unpadded).
+      metrics: row fields summarised (mean, std) over splits.
+    """
+
+    name: str
+    make_job: Callable
+    rows: Callable
+    metrics: tuple
+
+
+TASKS: dict[str, Task] = {}
+
+
+def register_task(task: Task) -> Task:
+    """Add ``task`` to :data:`TASKS` (replacing one of the same name)."""
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    """The registered task ``name``; raises UPTError naming the choices."""
+    if name not in TASKS:
+        raise UPTError(f"Study.task={name!r}: unknown task; registered tasks: {sorted(TASKS)}")
+    return TASKS[name]
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def classification_job(config, clustered: bool):
+    """The job function of the classification task (pure; vmap/jit it).
+
+    Args:
+      config: static :class:`upt_jax.UPTConfig`.
+      clustered: whether ``inputs.centres`` holds k-means centres (else the
+        target set is every video of the split, ``cluster_videos`` with
+        C = 0).
+
+    Returns:
+      ``job(inputs: JobInputs, lams [L] float32, epsilon [] float32) ->
+      (per_lam, per_job)`` with ``per_lam``: ``top1``, ``top5``,
+      ``mean_class_accuracy`` ``[L]`` float32 (percent), ``unreachable``,
+      ``n_videos``, ``n_classes`` ``[L]`` int32, ``unreachable_mask``
+      ``[L, K]`` bool, ``moved_angle_deg`` ``[L]`` (mean over the split's
+      classes); ``per_job``: ``transport_converged`` bool,
+      ``transport_iterations`` int32, ``marginal_error``, ``transport_cost``,
+      ``frechet_iters_max`` int32, ``frechet_iters_mean``,
+      ``frechet_grad_norm_max``, ``frechet_not_converged`` int32 (count),
+      ``frechet_not_converged_mask`` ``[K]`` bool, ``empty_rows`` int32
+      (count), ``target_angle_deg`` (mean), ``n_centres`` int32,
+      ``kmeans_inertia``, ``kmeans_iters`` int32.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    import upt_jax as U
+    from upt_jax import sphere
+
+    deg = 180.0 / np.pi
+
+    def job(inputs: JobInputs, lams, epsilon):
+        cm = inputs.class_mask.astype(bool)
+        vm = inputs.video_mask.astype(bool)
+        if clustered:
+            centres = inputs.centres
+        else:
+            centres = U.cluster_videos(inputs.videos, config, jax.random.PRNGKey(0), vm)
+        hyper = U.UPTHyper(lam=jnp.zeros((), inputs.prototypes.dtype), epsilon=epsilon)
+        _, diag = U.transport_update(inputs.prototypes, centres, config, hyper, cm)
+        p = sphere.normalize(inputs.prototypes)
+        ncm = jnp.maximum(jnp.sum(cm), 1)
+
+        def at(lam):
+            # the geodesic update of transport_update, for one lam
+            new = jnp.where(cm[:, None], sphere.slerp(p, diag.targets, lam), p)
+            m = U.evaluate(new, inputs.videos, inputs.labels, class_mask=cm, video_mask=vm)
+            moved = jnp.sum(jnp.where(cm, sphere.distance(p, new), 0.0)) / ncm
+            return {
+                "top1": m.top1,
+                "top5": m.top5,
+                "mean_class_accuracy": m.mean_class_accuracy,
+                "unreachable": m.unreachable,
+                "unreachable_mask": m.unreachable_mask,
+                "n_videos": m.n_videos,
+                "n_classes": m.n_classes,
+                "moved_angle_deg": deg * moved,
+            }
+
+        per_lam = jax.vmap(at)(lams)
+        live = cm & ~diag.empty_rows
+        nlive = jnp.maximum(jnp.sum(live), 1)
+        not_conv = live & ~diag.frechet_converged
+        per_job = {
+            "transport_converged": diag.converged,
+            "transport_iterations": diag.n_iters.astype(jnp.int32),
+            "marginal_error": diag.marginal_error,
+            "transport_cost": diag.transport_cost,
+            "frechet_iters_max": jnp.max(jnp.where(live, diag.frechet_iters, 0)).astype(jnp.int32),
+            "frechet_iters_mean": jnp.sum(jnp.where(live, diag.frechet_iters, 0)) / nlive,
+            "frechet_grad_norm_max": jnp.max(jnp.where(live, diag.frechet_grad_norm, 0.0)),
+            "frechet_not_converged": jnp.sum(not_conv).astype(jnp.int32),
+            "frechet_not_converged_mask": not_conv,
+            "empty_rows": jnp.sum(diag.empty_rows & cm).astype(jnp.int32),
+            "target_angle_deg": deg * jnp.sum(jnp.where(cm, diag.target_angle, 0.0)) / ncm,
+            "n_centres": jnp.sum(diag.centres.mask).astype(jnp.int32),
+            "kmeans_inertia": diag.kmeans_inertia,
+            "kmeans_iters": jnp.asarray(diag.kmeans_iters).astype(jnp.int32),
+        }
+        return per_lam, per_job
+
+    return job
+
+
+def _py(v):
+    v = np.asarray(v)
+    if v.dtype == np.bool_:
+        return bool(v)
+    if np.issubdtype(v.dtype, np.integer):
+        return int(v)
+    return float(v)
+
+
+def _names(mask, class_names) -> list[str]:
+    return [str(class_names[i]) for i in np.flatnonzero(np.asarray(mask)) if i < len(class_names)]
+
+
+def classification_rows(per_lam: dict, per_job: dict, context: dict) -> list[dict]:
+    """Row fields of one classification job, one dict per lam (host side)."""
+    names = context["class_names"]
+    job = {k: _py(v) for k, v in per_job.items() if not k.endswith("_mask")}
+    job["frechet_not_converged_classes"] = _names(per_job["frechet_not_converged_mask"], names)
+    n_lam = np.shape(per_lam["top1"])[0]
+    out = []
+    for i in range(n_lam):
+        r = {k: _py(v[i]) for k, v in per_lam.items() if not k.endswith("_mask")}
+        r["unreachable_classes"] = _names(per_lam["unreachable_mask"][i], names)
+        r.update(job)
+        out.append(r)
+    return out
+
+
+register_task(
+    Task(
+        name="classification",
+        make_job=classification_job,
+        rows=classification_rows,
+        metrics=("top1", "unreachable", "top5", "mean_class_accuracy", "transport_iterations"),
+    )
+)
