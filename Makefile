@@ -1,4 +1,4 @@
-# upt_jax: `make run` and `make test` set everything up by themselves.
+# upt_jax: `make run` and `make test` set everything up by themselves (BUILD.md).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,13 +8,19 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
+# The build backend (setuptools >= 70.1, which builds wheels by itself) goes in
+# first, so the editable install below builds offline and needs no fallback.
+# -qq: only errors are printed (pip still fails loudly); the test suite builds a
+# wheel with the same backend (tests/test_install.py).
+PIP := $(PY) -m pip install -qq --disable-pip-version-check
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . || \
-	  $(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
-	touch $(STAMP)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing into $(VENV) (requirements.txt, then upt_jax in editable mode) ..."
+	@$(PIP) --upgrade pip "setuptools>=70.1" wheel
+	@$(PIP) -r requirements.txt
+	@$(PIP) --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+	@echo "done: $(VENV)/bin/upt --help"
 
 run: install
 	$(VENV)/bin/upt run

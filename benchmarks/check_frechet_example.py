@@ -4,7 +4,7 @@
 
 The example code computes its targets with geomstats ``FrechetMean`` (default
 settings) on ``Hypersphere(dim=d-1)``. ``upt_jax.sphere.frechet_mean(...,
-method="example")`` re-implements that stopping rule from METHOD.md; this
+method="example")`` re-implements that stopping rule (docs/method.md); this
 script runs both on the same EMD coupling rows of seeded random data and
 prints the angle between them (should be ~0) and to the converged means.
 """

@@ -2,7 +2,7 @@
 
 Two generators:
 
-- :func:`ucf_like`: the universal-model world of ``shared/WORLD.md`` (team notes) in
+- :func:`ucf_like`: the universal-model world of ``upt_jax/world.py`` (its recipe) in
   brief (topic-structured class-name vectors, a visual space, a ridge
   projection trained on seen classes, a test-domain nuisance). It gives
   UCF-101-sized data (N = 13,320, K = 101, d = 300) with realistic cluster

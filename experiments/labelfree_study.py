@@ -123,7 +123,7 @@ def run(args) -> Path:
                 t0 = time.perf_counter()
                 ds = load()
                 print(f"{name}: {len(ds.class_names)} classes, {len(ds.labels)} videos ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-                splits = protocols.from_spec("all+half", ds.labels, len(ds.class_names))
+                splits = protocols.from_spec("all+half", ds.labels, len(ds.class_names), ds.class_names)
             todo = [s for s in range(len(splits)) if (name, c, splits.names[s]) not in done]
             if not todo:
                 continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 
 import upt_jax as U
 from upt_jax import baselines as B
-from upt_jax import metrics
+from upt_jax import bias, metrics
 from upt_jax.errors import UPTError
 
 from conftest import unit
@@ -136,6 +138,12 @@ def _ref_refine(p, x, steps, lam, temp, mean):
     return p
 
 
+@functools.partial(jax.jit, static_argnames=("method",))
+def _scores(method, p, x, hp=None, cm=None, vm=None, prior=None):
+    """scores_for, compiled once per (method, shapes, mask presence)."""
+    return B.scores_for(method, p, x, hp, class_mask=cm, video_mask=vm, prior=prior)
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -191,6 +199,11 @@ def test_inverted_softmax_and_centre_match_loops(rng, beta):
     assert np.all(np.isneginf(c[:, ~cm]))
 
 
+@jax.jit
+def _balanced64(s, pr, cm, vm):
+    return B.balanced(s, prior=pr, epsilon=0.05, threshold=1e-10, class_mask=cm, video_mask=vm, max_iterations=20000)
+
+
 @pytest.mark.fast
 def test_balanced_matches_numpy_sinkhorn(rng, enable_x64):
     p, x = _problem(rng, dtype=np.float64)
@@ -198,7 +211,7 @@ def test_balanced_matches_numpy_sinkhorn(rng, enable_x64):
     s = x @ p.T
     prior = rng.random(K) + 0.5
     for pr in (None, prior):
-        res = B.balanced(jnp.asarray(s), prior=pr, epsilon=0.05, threshold=1e-10, class_mask=cm, video_mask=vm, max_iterations=20000)
+        res = _balanced64(jnp.asarray(s), None if pr is None else jnp.asarray(pr), cm, vm)
         sub_prior = None if pr is None else pr[cm]
         ref = _ref_balanced_plan(s[np.ix_(vm, cm)], 0.05, sub_prior)
         plan = np.asarray(res.plan)
@@ -248,8 +261,8 @@ def test_masked_split_equals_sliced_problem(rng, method):
     p, x = _problem(rng)
     cm, vm = _split(rng)
     hp = B.method_config(method).hyper(csls_k=3, threshold=1e-6)
-    full = B.scores_for(method, p, x, hp, class_mask=cm, video_mask=vm)
-    sliced = B.scores_for(method, p[cm], x[vm], hp)
+    full = _scores(method, p, x, hp, cm, vm)
+    sliced = _scores(method, p[cm], x[vm], hp)
     a = np.asarray(full.scores)[np.ix_(vm, cm)]
     b = np.asarray(sliced.scores)
     tol = 2e-3 if "balanced" in method else 2e-5
@@ -266,8 +279,9 @@ def test_masked_split_equals_sliced_problem(rng, method):
 def test_jit_equals_no_jit(rng, method):
     p, x = _problem(rng)
     cm, vm = _split(rng)
-    f = lambda p, x, cm, vm: B.scores_for(method, p, x, None, class_mask=cm, video_mask=vm).scores  # noqa: E731
-    np.testing.assert_allclose(np.asarray(jax.jit(f)(p, x, cm, vm)), np.asarray(f(p, x, cm, vm)), rtol=1e-5, atol=1e-5)
+    hp = B.method_config(method).hyper(csls_k=3, threshold=1e-6)
+    eager = B.scores_for(method, p, x, hp, class_mask=cm, video_mask=vm).scores
+    np.testing.assert_allclose(np.asarray(_scores(method, p, x, hp, cm, vm).scores), np.asarray(eager), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.fast
@@ -289,9 +303,10 @@ def test_vmap_over_splits_and_hyper_parameters_equals_loop(rng):
             return B.scores_for(method, p, x, base._replace(**{field: v}), class_mask=cm, video_mask=vm).scores
 
         batched = np.asarray(jax.jit(jax.vmap(jax.vmap(one, (None, None, 0)), (0, 0, None)))(cms, vms, values))
+        single = jax.jit(one)
         for i in range(n_splits):
             for j, v in enumerate(values):
-                ref = np.asarray(one(cms[i], vms[i], v))
+                ref = np.asarray(single(cms[i], vms[i], v))
                 got = batched[i, j]
                 fin = np.isfinite(ref)
                 assert np.array_equal(fin, np.isfinite(got)), method
@@ -302,15 +317,15 @@ def test_vmap_over_splits_and_hyper_parameters_equals_loop(rng):
 def test_given_and_estimated_priors_reach_the_balanced_plan(rng):
     p, x = _problem(rng, n=60)
     prior = np.array([3.0, 1.0, 1.0, 1.0, 1.0, 1.0], np.float32)
-    out = B.scores_for(B.method_config("balanced", prior="given"), p, x, B.MethodHyper(threshold=1e-6), prior=prior)
+    out = _scores(B.method_config("balanced", prior="given"), p, x, B.MethodHyper(threshold=1e-6), prior=prior)
     np.testing.assert_allclose(np.asarray(out.prior), prior / prior.sum(), rtol=1e-6)
     pred = np.asarray(out.scores).argmax(1)
     assert np.bincount(pred, minlength=K)[0] > np.bincount(pred, minlength=K)[1:].max()
     with pytest.raises(UPTError, match="prior"):
         B.scores_for(B.method_config("balanced", prior="given"), p, x)
-    est = B.scores_for(B.method_config("balanced", prior="estimated"), p, x)
+    est = _scores(B.method_config("balanced", prior="estimated"), p, x)
     s = metrics.scores(p, x)
-    want = U.bias.estimate_prior(s, temperature=B.MethodHyper().prior_temperature).prior
+    want = bias.estimate_prior(s, temperature=B.MethodHyper().prior_temperature).prior
     np.testing.assert_allclose(np.asarray(est.prior), np.asarray(want), atol=1e-6)
 
 
@@ -321,16 +336,18 @@ def test_method_with_upt_is_the_correction_on_moved_prototypes(rng):
     ucfg = U.UPTConfig(n_clusters=0, solver="sinkhorn")
     uh = U.UPTHyper(lam=0.5, epsilon=0.05)
     key = jax.random.key(0)
-    moved, _ = U.upt(p, x, ucfg, key, uh, class_mask=cm, video_mask=vm)
-    for name in ["upt", "upt+csls", "upt+centre", "upt+balanced"]:
-        run = B.make_method(name, ucfg)
+    moved, _ = jax.jit(U.upt, static_argnames="config")(p, x, ucfg, key, uh, class_mask=cm, video_mask=vm)
+    for name in ["upt", "upt+csls"]:
+        run = jax.jit(B.make_method(name, ucfg))
         out = run(p, x, key, None, uh, class_mask=cm, video_mask=vm)
-        ref = B.scores_for(name.replace("upt+", "") if "+" in name else "baseline", moved, x, None, class_mask=cm, video_mask=vm)
+        ref = _scores(name.replace("upt+", "") if "+" in name else "baseline", moved, x, None, cm, vm)
         np.testing.assert_allclose(np.asarray(out.prototypes), np.asarray(U.sphere.normalize(moved)), atol=1e-6)
+        assert out.upt is not None and out.upt.coupling.shape == (K, 40)
         fin = np.isfinite(np.asarray(ref.scores))
         np.testing.assert_allclose(np.asarray(out.scores)[fin], np.asarray(ref.scores)[fin], atol=1e-5)
     # without UPT the key is unused and the prototypes are the input ones
-    out = B.make_method("csls")(p, x, key)
+    out = jax.jit(B.make_method("csls"))(p, x, key)
+    assert out.upt is None
     np.testing.assert_allclose(np.asarray(out.prototypes), np.asarray(U.sphere.normalize(p)), atol=1e-7)
 
 

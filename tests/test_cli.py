@@ -126,13 +126,65 @@ def test_transport_command_writes_targets(folder, tmp_path):
     assert res["top1"] == pytest.approx(top1, abs=1e-4)
 
 
-def test_classify_with_objects_reports_three_models(folder, tmp_path):
-    root, _, _ = folder
+def test_classify_with_objects_equals_numpy_fusion(folder, tmp_path):
+    # the example code's fused model on its own arithmetic: action prototypes moved by UPT (EMD, C = N, lam 0.5),
+    # each action's top-5 objects by cosine, object score sum_o p(o|v) cos(a, o), fused 0.5 * action + 0.5 * object
+    root, ds, _ = folder
     res = run_cli(["classify", "--official", str(root), "--clusters", "0", "--fusion", "0.5", "--top-objects", "5",
                    "--object-transport", "example"], tmp_path)
-    for k in ("action", "object", "fused"):
-        assert 0 <= res[k]["top1"] <= 100
+    p = ds.prototypes / np.linalg.norm(ds.prototypes, axis=1, keepdims=True)
+    v = (ds.videos / np.linalg.norm(ds.videos, axis=1, keepdims=True)).astype(np.float64)
+    moved, _ = reference_upt(p, v, 0.5)
+    o = ds.object_prototypes / np.linalg.norm(ds.object_prototypes, axis=1, keepdims=True)
+    sim = moved @ o.T  # [K, O]
+    top = np.argsort(-sim, axis=1)[:, :5]
+    w = np.zeros_like(sim)
+    np.put_along_axis(w, top, np.take_along_axis(sim, top, axis=1), axis=1)
+    action = v @ moved.T
+    obj = ds.object_probs.astype(np.float64) @ w.T
+    for key, score in (("action", action), ("object", obj), ("fused", 0.5 * action + 0.5 * obj)):
+        order = np.argsort(-score, axis=1)
+        assert res[key]["top1"] == pytest.approx(100 * np.mean(order[:, 0] == ds.labels), abs=1e-4), key
+        assert res[key]["top5"] == pytest.approx(100 * np.mean(np.any(order[:, :5] == ds.labels[:, None], axis=1)), abs=1e-4), key
     assert res["top1"] == res["fused"]["top1"]
+
+
+def test_classify_chunked_path_equals_dense(folder, tmp_path):
+    root, _, _ = folder
+    common = ["classify", "--official", str(root), "--solver", "sinkhorn", "--clusters", "0", "--lam", "0.5",
+              "--threshold", "1e-6", "--epsilon", "0.05"]
+    dense = run_cli(common, tmp_path)
+    chunked = run_cli([*common, "--chunk-size", "16"], tmp_path)
+    assert chunked["config"]["chunk_size"] == 16 and dense["config"]["chunk_size"] == 0
+    for key in ("top1", "top5", "mean_class_accuracy", "unreachable"):
+        assert chunked[key] == pytest.approx(dense[key], abs=1e-4), key
+        assert chunked["baseline"][key] == pytest.approx(dense["baseline"][key], abs=1e-4), key
+    assert chunked["diagnostics"]["converged"] and dense["diagnostics"]["converged"]
+    assert chunked["diagnostics"]["median_target_angle_deg"] == pytest.approx(dense["diagnostics"]["median_target_angle_deg"], abs=1e-3)
+
+
+def test_non_convergence_warns_and_strict_exits_3(folder, tmp_path, capsys):
+    root, ds, _ = folder
+    np.save(tmp_path / "P.npy", ds.prototypes)
+    np.save(tmp_path / "V.npy", ds.videos)
+    args = ["--no-compile-cache", "transport", "--prototypes", str(tmp_path / "P.npy"), "--videos", str(tmp_path / "V.npy"),
+            "--clusters", "0", "--solver", "sinkhorn", "--epsilon", "1e-4", "--sinkhorn-iters", "5", "--out", str(tmp_path / "T"),
+            "--json", str(tmp_path / "t.json")]
+    assert main(args) == 0  # written, with one warning line
+    captured = capsys.readouterr()
+    warn = [line for line in captured.err.splitlines() if "warning" in line]
+    assert len(warn) == 1 and "transport stopped after 5 Sinkhorn iterations (cap 5)" in warn[0]
+    assert f"wrote {tmp_path / 'T.npy'}" in captured.out and (tmp_path / "T.npy").exists()  # the file actually written
+    info = json.loads((tmp_path / "t.json").read_text())
+    assert info["out"] == str(tmp_path / "T.npy")
+    d = info["diagnostics"]
+    assert d["transport_iterations"] == 5 and d["transport_converged"] is False and d["converged"] is False
+    assert main([*args, "--strict"]) == 3
+    assert len([line for line in capsys.readouterr().err.splitlines() if "warning" in line]) == 1
+    # a converged run under --strict exits 0 and prints no warning
+    res_args = ["--no-compile-cache", "classify", "--official", str(root), "--solver", "emd", "--clusters", "0", "--strict"]
+    assert main(res_args) == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -142,6 +194,11 @@ def test_classify_with_objects_reports_three_models(folder, tmp_path):
         (["classify", "--official", "ROOT", "--lam", "1.5"], "--lam must lie in [0, 1]"),
         (["classify", "--official", "ROOT", "--clusters", "100000"], "n_clusters=100000 is larger"),
         (["classify", "--official", "ROOT", "--targets", "missing-dir/T.npy"], "--targets missing-dir/T.npy"),
+        (["classify", "--official", "ROOT", "--threshold", "-1"], "--threshold must be > 0"),
+        (["classify", "--official", "ROOT", "--sinkhorn-iters", "0"], "--sinkhorn-iters must be >= 1"),
+        (["classify", "--official", "ROOT", "--frechet-tol", "0"], "--frechet-tol must be > 0"),
+        (["classify", "--official", "ROOT", "--chunk-size", "64"], "--chunk-size 64 needs --solver sinkhorn"),
+        (["transport", "--prototypes", "P", "--videos", "V", "--out", "OUT", "--threshold", "-1"], "--threshold must be > 0"),
         (["transport", "--prototypes", "missing-dir/P.npy", "--videos", "missing-dir/V.npy", "--out", "OUT"], "missing-dir/P.npy"),
     ],
 )
@@ -165,6 +222,9 @@ def test_run_on_a_small_world(tmp_path, capsys):
     assert res["world"]["synthetic"] is True
     assert len(res["lam_curve"]) == 11
     assert res["lam_curve"][0]["top1"] == pytest.approx(res["baseline"]["top1"], abs=1e-4)
+    d = res["diagnostics"]  # the one naming scheme of api.summarize_diagnostics
+    assert d["n_classes"] == res["baseline"]["n_classes"] and isinstance(d["frechet_not_converged"], int)
+    assert d["transport_iterations"] <= d["sinkhorn_max_iter"]
     assert (out / "prediction_counts.png").stat().st_size > 1000
     assert (out / "top1_vs_lam.png").stat().st_size > 1000
     text = capsys.readouterr().out

@@ -12,7 +12,12 @@ pytestmark = pytest.mark.fast
 
 
 def np_metrics(p, v, labels, cm, vm):
-    s = v @ p.T
+    return np_metrics_scores(v @ p.T, labels, cm, vm)
+
+
+def np_metrics_scores(s, labels, cm, vm):
+    """The metrics' definitions as NumPy loops over any [N, K] score matrix."""
+    s = np.array(s, np.float64)
     s[:, ~cm] = -np.inf
     order = np.argsort(-s, axis=1, kind="stable")
     pred = order[:, 0]
@@ -20,7 +25,7 @@ def np_metrics(p, v, labels, cm, vm):
     top1 = 100 * np.mean(pr == lab)
     top5 = 100 * np.mean([lab[i] in top[i, : min(5, cm.sum())] for i in range(len(lab))])
     accs = [np.mean(pr[lab == c] == c) for c in np.flatnonzero(cm) if np.any(lab == c)]
-    counts = np.bincount(pr, minlength=len(p))
+    counts = np.bincount(pr, minlength=s.shape[1])
     unreachable = int(np.sum(cm & (counts == 0)))
     return top1, top5, 100 * np.mean(accs), counts, unreachable
 
@@ -54,14 +59,23 @@ def test_fewer_than_five_classes_top5_is_100():
     assert float(m.top5) == pytest.approx(100.0)
 
 
-def test_evaluate_scores_equals_evaluate_on_cosines():
-    rng = np.random.default_rng(1)
-    p, v = unit(rng, 6, 5), unit(rng, 40, 5)
-    lab = rng.integers(0, 6, 40)
-    a = metrics.evaluate(p, v, lab)
-    b = metrics.evaluate_scores(metrics.scores(p, v), lab)
-    for x, y in zip(a, b):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+@pytest.mark.parametrize("seed", [3, 4])
+def test_evaluate_scores_matches_numpy_on_any_scores(seed):
+    # not cosines: e.g. the object model's or fused scores, with masks
+    rng = np.random.default_rng(seed)
+    n, k = 150, 9
+    s = rng.normal(size=(n, k)) * rng.random(k) + rng.random(k)
+    lab = rng.integers(0, k, n)
+    cm = rng.random(k) < 0.7
+    cm[:2] = True
+    vm = cm[lab] & (rng.random(n) < 0.9)
+    m = jax.jit(metrics.evaluate_scores)(jnp.asarray(s, jnp.float32), lab, class_mask=jnp.asarray(cm), video_mask=jnp.asarray(vm))
+    top1, top5, mca, counts, unreach = np_metrics_scores(s.astype(np.float32), lab, cm, vm)
+    assert float(m.top1) == pytest.approx(top1, abs=1e-4)
+    assert float(m.top5) == pytest.approx(top5, abs=1e-4)
+    assert float(m.mean_class_accuracy) == pytest.approx(mca, abs=1e-4)
+    np.testing.assert_array_equal(np.asarray(m.counts), counts)
+    assert int(m.unreachable) == unreach
 
 
 def test_vmap_over_splits_equals_loop():

@@ -108,8 +108,9 @@ def test_chunk_size_option_equals_dense_path(cost, n_clusters):
     dense = U.UPTConfig(n_clusters=n_clusters, cost=cost, kmeans_restarts=2, sinkhorn_max_iter=5000)
     new_d, d_d = JUPT(protos, vids, dense, jax.random.PRNGKey(0), hp, class_mask=cm, video_mask=vm)
     new_c, d_c = JUPT(protos, vids, dense.replace(chunk_size=32), jax.random.PRNGKey(0), hp, class_mask=cm, video_mask=vm)
-    assert angles_deg(new_c, new_d).max() < 1e-3
-    assert angles_deg(d_c.targets, d_d.targets).max() < 1e-3
+    # both solvers stop at an L1 marginal error of 1e-6 (the chunked one over-relaxed): targets within ~1e-5 rad
+    assert angles_deg(new_c, new_d).max() < 5e-3
+    assert angles_deg(d_c.targets, d_d.targets).max() < 5e-3
     np.testing.assert_allclose(np.asarray(new_c)[~cls], protos[~cls], atol=1e-6)  # masked classes keep theirs
     assert d_c.coupling is None and d_d.coupling.shape == (10, d_d.centres.points.shape[0])
     s_c, s_d = U.summarize_diagnostics(d_c), U.summarize_diagnostics(d_d)
@@ -118,7 +119,8 @@ def test_chunk_size_option_equals_dense_path(cost, n_clusters):
         assert s_c[key] == s_d[key], key
     assert s_c["transport_cost"] == pytest.approx(s_d["transport_cost"], abs=1e-5)
     assert s_c["marginal_error"] < 1e-5 and s_c["frechet_kept_mass_min"] == 1.0
-    assert abs(s_c["transport_iterations"] - s_d["transport_iterations"]) <= 20  # OTT checks every 10 steps
+    # over-relaxation after 100 iterations: no more iterations than plain Sinkhorn (OTT checks every 10 steps)
+    assert 0 < s_c["transport_iterations"] <= s_d["transport_iterations"] + 10 <= 5010
     np.testing.assert_array_equal(np.asarray(d_c.empty_rows), np.zeros(10, bool))
 
 
@@ -194,3 +196,13 @@ def test_upt_no_clustering_shortcut():
     assert angles_deg(targets, diag.targets).max() == 0
     new_sp, _, _ = scale.upt_no_clustering(p, x, lam=0.5, epsilon=0.05, threshold=1e-5, top_m=300, chunk=128)
     assert angles_deg(new_sp, ref_new).max() < 1e-2
+
+
+def test_over_relaxation_reaches_the_same_plan_in_fewer_iterations():
+    p, x = _data(5, n=400, d=8)
+    a, b = jnp.full((7,), 1 / 7), jnp.full((400,), 1 / 400)
+    runs = {m: scale.sinkhorn_chunked(p, x, a, b, epsilon=0.005, threshold=1e-6, max_iterations=20000, chunk=128, momentum=m)
+            for m in (False, True)}
+    assert all(bool(r.converged) for r in runs.values())
+    assert int(runs[True].n_iters) < 0.5 * int(runs[False].n_iters)
+    np.testing.assert_allclose(_plan(runs[True], p, x), _plan(runs[False], p, x), atol=1e-6)

@@ -189,7 +189,7 @@ def test_frechet_mean_matches_float64_and_beats_perturbations(seed):
 
 
 def np_geomstats_default(points, w, max_iter=32, eps=1e-4):
-    """NumPy transcription of the example code's FrechetMean stopping rule (METHOD.md)."""
+    """NumPy transcription of the example code's FrechetMean stopping rule (docs/method.md)."""
     points = np.asarray(points, np.float64)
     w = np.asarray(w, np.float64)
     d = points.shape[1]

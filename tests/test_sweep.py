@@ -133,24 +133,18 @@ def _reference_rows(study, compact: bool):
                 new, diag = run(ds.prototypes, videos, C.split_key(study.seed, name), U.UPTHyper(lam, 1e-2), cm, vmask)
                 m_ = U.evaluate(new, ds.videos, ds.labels, class_mask=cm, video_mask=vm)
                 ref = U.metrics.summarize(m_, ds.class_names)
-                p = U.sphere.normalize(ds.prototypes)
-                ref.update(
-                    transport_converged=bool(diag.converged),
-                    transport_iterations=int(diag.n_iters),
-                    marginal_error=float(diag.marginal_error),
-                    transport_cost=float(diag.transport_cost),
-                    moved_angle_deg=float(np.degrees(np.asarray(U.sphere.distance(p, new))[cm].mean())),
-                    target_angle_deg=float(np.degrees(np.asarray(diag.target_angle)[cm].mean())),
-                    kmeans_inertia=float(diag.kmeans_inertia),
-                )
+                ref.update(U.api.summarize_diagnostics(diag, ds.class_names))
                 out[(DATA, name, label, lam, eps)] = ref
     return out
 
 
 COMPARE = (
     "top1", "top5", "mean_class_accuracy", "unreachable", "n_videos", "n_classes", "transport_converged",
-    "transport_iterations", "marginal_error", "transport_cost", "moved_angle_deg", "target_angle_deg", "kmeans_inertia",
+    "transport_iterations", "marginal_error", "transport_cost", "median_moved_angle_deg", "median_target_angle_deg",
+    "kmeans_inertia", "kmeans_iterations", "frechet_not_converged", "frechet_iterations_max", "empty_rows", "n_centres",
+    "converged",
 )
+NAMES = ("unreachable_classes", "frechet_not_converged_classes", "empty_row_classes")
 
 
 def _assert_rows_match(rows, ref):
@@ -159,7 +153,9 @@ def _assert_rows_match(rows, ref):
         want = ref[_key(r)]
         for f in COMPARE:
             np.testing.assert_allclose(r[f], want[f], rtol=1e-4, atol=2e-4, err_msg=f"{f} {_key(r)}")
-        assert r["unreachable_classes"] == want["unreachable_classes"], _key(r)
+        np.testing.assert_allclose(r["frechet_grad_norm_max"], want["frechet_grad_norm_max"], atol=1e-5)
+        for f in NAMES:
+            assert r[f] == want[f], (f, _key(r))
 
 
 def test_rows_equal_upt_and_evaluate_one_transport_per_split(one_device):
@@ -195,7 +191,7 @@ def test_rows_carry_identity_config_and_reports(one_device):
     assert r["data_checksum"] == S.data_checksum(ds) and r["code_version"] == records.code_version()
     assert r["code_version"].startswith(U.__version__)
     assert r["row_key"].endswith(f"|data={r['data_checksum']}|code={r['code_version']}")
-    for f in ("cfg_hash", "jax_version", "ott_version", "device_kind", "frechet_not_converged", "frechet_iters_max", "config"):
+    for f in ("cfg_hash", "jax_version", "ott_version", "device_kind", "frechet_not_converged", "frechet_iterations_max", "config"):
         assert f in r, f
     assert r["config"]["n_clusters"] == 20 and r["jax_version"] == jax.__version__
     assert len({x["row_key"] for x in rows}) == 18
@@ -229,7 +225,7 @@ def test_eight_devices_give_the_same_rows(one_device, eight_devices):
     assert r1.keys() == r8.keys()
     assert {r["n_devices"] for r in r8.values()} == {8}
     for k in r1:
-        for f in ("top1", "top5", "mean_class_accuracy", "unreachable", "transport_iterations", "marginal_error", "moved_angle_deg"):
+        for f in ("top1", "top5", "mean_class_accuracy", "unreachable", "transport_iterations", "marginal_error", "median_moved_angle_deg"):
             np.testing.assert_allclose(r8[k][f], r1[k][f], rtol=1e-5, atol=1e-5, err_msg=f"{f} {k}")
 
 
@@ -302,27 +298,31 @@ def test_stale_rows_are_refused_and_force_new_starts_over(study_file, one_device
     assert {r["code_version"] for r in S.read_rows(out)} == {"9.9.9+gdeadbeef"}
 
 
-def test_stacked_datasets_give_the_per_dataset_rows_in_one_compilation(tmp_path):
-    specs = ("synthetic:K=12:N=240:d=16:seed=0", "synthetic:K=9:N=180:d=16:seed=1")
-    study = S.Study(
-        name="two", datasets=specs, protocol="half:2", base={**BASE, "n_clusters": 15},
-        lam=(0.0, 0.5), chunk_rows=100, compact=False,
-    )
-    cache = str(tmp_path / "cache")
+def test_stacked_datasets_give_the_per_dataset_rows_in_one_compilation(study_file, one_device, tmp_path):
+    other = "synthetic:K=10:N=200:d=16:seed=1"
+    study = S.load_study(study_file).replace(name="two", datasets=(DATA, other))
+    cache = os.path.join(one_device[1], "cache")  # DATA's centres from the one-device run
     stacked = S.run_study(study, str(tmp_path / "stacked"), devices=1, progress=False, write_reports=False, cache_dir=cache)
     single = S.run_study(
         study, str(tmp_path / "single"), devices=1, progress=False, write_reports=False, cache_dir=cache, stack_datasets=False
     )
-    assert stacked.compilations == 1 and stacked.chunks_computed == 1 and stacked.transports_solved == 4
-    assert single.compilations == 2 and single.chunks_computed == 2
-    assert stacked.kmeans_computed == 4 and single.kmeans_computed == 0 and single.kmeans_loaded == 4
+    # one program for both datasets (6 transports in chunks of 2); per dataset: one program each
+    assert stacked.compilations == 1 and stacked.transports_solved == 6 and stacked.chunks_computed == 3
+    assert single.transports_solved == 6 and single.chunks_computed == 4
+    # k-means once per (dataset, split): DATA's from the earlier run, the other's computed once and reused
+    assert (stacked.kmeans_loaded, stacked.kmeans_computed) == (3, 3) and single.kmeans_loaded == 6
     a, b = _by_key(S.read_rows(str(tmp_path / "stacked"))), _by_key(S.read_rows(str(tmp_path / "single")))
-    assert a.keys() == b.keys() and len(a) == 8
+    assert a.keys() == b.keys() and len(a) == 18
     for k in a:
-        for f in COMPARE[:-1]:
+        for f in COMPARE:
             np.testing.assert_allclose(a[k][f], b[k][f], rtol=1e-5, atol=1e-5, err_msg=f"{f} {k}")
-        assert a[k]["unreachable_classes"] == b[k]["unreachable_classes"]
-        assert a[k]["row_key"] == b[k]["row_key"]
+        for f in NAMES + ("row_key",):
+            assert a[k][f] == b[k][f], (f, k)
+    # and DATA's rows are the one-device run's
+    first = {(r["split"], r["lam"]): r for r in S.read_rows(one_device[1]) if r["static"] == "solver=sinkhorn"}
+    for (ds, split, _, lam, _), r in a.items():
+        if ds == DATA:
+            np.testing.assert_allclose(r["top1"], first[(split, lam)]["top1"], atol=1e-5)
 
 
 def test_cli_sweep_runs_a_config_anywhere_and_resumes(study_file, one_device, tmp_path, capsys, monkeypatch):
@@ -330,7 +330,8 @@ def test_cli_sweep_runs_a_config_anywhere_and_resumes(study_file, one_device, tm
 
     monkeypatch.chdir(tmp_path)
     out = str(tmp_path / "cli")
-    argv = ["--no-compile-cache", "sweep", study_file, "--out", out, "--no-progress", "--devices", "1"]
+    argv = ["--no-compile-cache", "sweep", study_file, "--out", out, "--no-progress", "--devices", "1",
+            "--cache", str(tmp_path / "centres")]
     assert main(argv + ["--max-chunks", "1"]) == 0
     assert len(S.read_rows(out)) == 6
     assert main(argv) == 0
@@ -428,6 +429,24 @@ def test_data_checksum_sees_every_input():
     assert S.data_checksum(other) != base
 
 
+def test_generated_worlds_are_cached_with_the_same_arrays(tmp_path, monkeypatch):
+    spec = "world:hmdb51:default:seed=1:n_videos=200:videos_per_seen_class=3"
+    first = S.resolve_dataset(spec, cache_dir=str(tmp_path))
+    assert len([f for f in os.listdir(tmp_path) if f.startswith("world-")]) == 1
+    from upt_jax import world
+
+    def no_generation(*a, **k):
+        raise AssertionError("the cached world should have been used")
+
+    monkeypatch.setattr(world, "generate_world", no_generation)
+    again = S.resolve_dataset(spec, cache_dir=str(tmp_path))
+    assert S.data_checksum(again) == S.data_checksum(first) and again.name == spec
+    np.testing.assert_array_equal(again.videos, first.videos)
+    assert again.class_names == first.class_names and again.video_names == first.video_names
+    with pytest.raises(AssertionError, match="cached world"):  # another spec is generated
+        S.resolve_dataset(spec.replace("seed=1", "seed=2"), cache_dir=str(tmp_path))
+
+
 @pytest.mark.fast
 def test_stack_pads_with_masked_copies():
     a, b = S.synthetic_data(K=4, N=12, d=3, seed=0), S.synthetic_data(K=3, N=9, d=3, seed=1)
@@ -450,7 +469,7 @@ def test_summary_spread_is_ddof0():
     ]
     t = R.summary_table(rows)[0]
     assert t["top1"] == pytest.approx(70 / 3) and t["top1_std"] == pytest.approx(np.sqrt(((10 - 70 / 3) ** 2 + (20 - 70 / 3) ** 2 + (40 - 70 / 3) ** 2) / 3))
-    assert t["splits"] == 3 and t["transport_converged"] == 1.0
+    assert t["splits"] == 3 and t["converged"] == 1.0
 
 
 @pytest.mark.fast

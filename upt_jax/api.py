@@ -81,12 +81,17 @@ class UPTConfig:
       n_clusters: C. ``0`` or ``>= N`` (the number of videos) means no
         clustering: every video is a target point. Example code: 1000.
       kmeans: ``"euclidean"`` (example code) or ``"spherical"``.
-      kmeans_restarts: k-means restarts (scikit-learn's n_init), in parallel.
-      kmeans_max_iter, kmeans_tol: Lloyd loop cap and tolerance.
+      kmeans_restarts: k-means restarts (scikit-learn's ``n_init``, 10).
+        k-means is scikit-learn's: greedy k-means++ seeding, empty clusters
+        relocated to the farthest points (:func:`upt_jax.cluster.kmeans`).
+      kmeans_max_iter, kmeans_tol: Lloyd iteration cap (scikit-learn's 300)
+        and tolerance (scikit-learn's rule: stop once the total squared
+        centre shift is at most ``kmeans_tol`` (1e-4) times the mean
+        per-feature variance of the videos, or no assignment changes).
       kmeans_screen_iters: ``0`` (default, scikit-learn's ``n_init`` rule:
         every restart runs to convergence); ``> 0``: every restart runs this
-        many Lloyd steps and only the best continues (about 1.8x faster at
-        C = 1000 for +0.3% inertia; see :func:`upt_jax.cluster.kmeans`).
+        many Lloyd steps and only the best continues (faster, slightly
+        higher inertia; see :func:`upt_jax.cluster.kmeans`).
       top_t: ``> 0`` keeps only centres among the ``top_t`` nearest of some
         prototype (others get zero mass); ``0`` keeps all.
       target_mass: ``"uniform"`` (1/C) or ``"cluster_size"``.
@@ -122,7 +127,7 @@ class UPTConfig:
     n_clusters: int = 1000
     kmeans: str = "euclidean"
     kmeans_restarts: int = 10
-    kmeans_max_iter: int = 100
+    kmeans_max_iter: int = 300
     kmeans_tol: float = 1e-4
     kmeans_screen_iters: int = 0
     top_t: int = 0
@@ -634,7 +639,9 @@ def summarize_diagnostics(diag: Diagnostics, class_names=None, *, config: UPTCon
       ``marginal_error`` (max violation of either marginal);
     - ``frechet_not_converged`` (int, a count of classes) and
       ``frechet_not_converged_classes`` (their names, or indices without
-      ``class_names``), ``frechet_iterations_max`` (int),
+      ``class_names``): classes whose Karcher mean did not meet its stopping
+      rule (with ``frechet="example"``: the example code's own loose rule),
+      ``frechet_iterations_max`` (int),
       ``frechet_grad_norm_max``, ``frechet_kept_mass_min`` (1.0 unless the
       top-m approximation is on);
     - ``empty_rows`` (int) and ``empty_row_classes``: classes left without

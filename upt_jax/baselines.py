@@ -587,6 +587,8 @@ class MethodOutput(NamedTuple):
       converged: ``[]`` bool, the balanced transport converged (True when
         there is none).
       n_iters: ``[]`` int32 Sinkhorn iterations of the balanced transport.
+      upt: UPT's :class:`upt_jax.Diagnostics` when the method ran UPT
+        (:func:`make_method`), else None.
     """
 
     scores: jax.Array
@@ -594,6 +596,7 @@ class MethodOutput(NamedTuple):
     prior: jax.Array
     converged: jax.Array
     n_iters: jax.Array
+    upt: object = None
 
 
 def scores_for(
@@ -693,7 +696,8 @@ def make_method(method: str | MethodConfig, upt_config=None):
     """Close over a static method (and UPT config): the full pipeline.
 
     Returns ``run(prototypes, videos, key, hyper=None, upt_hyper=UPTHyper(),
-    class_mask=None, video_mask=None, prior=None) -> MethodOutput``: UPT first
+    class_mask=None, video_mask=None, prior=None) -> MethodOutput`` (with
+    ``MethodOutput.upt`` = UPT's diagnostics): UPT first
     when ``method.upt`` (with ``upt_config``, default :class:`upt_jax.UPTConfig`,
     PRNG ``key`` for its k-means, traced ``upt_hyper``), then the method's
     correction. ``jax.jit(make_method(...))`` compiles once per shape; vmap it
@@ -712,9 +716,10 @@ def make_method(method: str | MethodConfig, upt_config=None):
     ucfg = api.UPTConfig() if upt_config is None else upt_config
 
     def run(prototypes, videos, key, hyper=None, upt_hyper=api.UPTHyper(), class_mask=None, video_mask=None, prior=None):
-        p = prototypes
+        p, diag = prototypes, None
         if cfg.upt:
-            p, _ = api.upt(prototypes, videos, ucfg, key, upt_hyper, class_mask=class_mask, video_mask=video_mask)
-        return scores_for(cfg, p, videos, hyper, class_mask=class_mask, video_mask=video_mask, prior=prior)
+            p, diag = api.upt(prototypes, videos, ucfg, key, upt_hyper, class_mask=class_mask, video_mask=video_mask)
+        out = scores_for(cfg, p, videos, hyper, class_mask=class_mask, video_mask=video_mask, prior=prior)
+        return out._replace(upt=diag)
 
     return run

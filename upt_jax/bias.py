@@ -27,6 +27,15 @@ prior are re-weighted by the current prior estimate, whose update is their
 mean over the test videos. :func:`class_prior` resolves the ``"uniform"``,
 ``"given"`` and ``"estimated"`` choices of the transductive methods.
 
+The estimate is only as good as the scores. On a clean, unbiased world (no
+nuisance, ridge 0.1, Zipf class sizes with exponent 1: 5 to 531 videos per
+class, baseline top-1 98 %) it recovers the test set's class frequencies to
+an L1 error of 0.04 (T = 0.01). From BIASED scores it is worse than assuming
+a uniform prior: on the default UCF-101 world with the same imbalance the
+L1 error is 1.53 from the baseline's scores and 1.12 from UPT's, against
+0.96 for the uniform prior (``experiments/bias_study.py``), because EM
+reads the hubs' surplus of predictions as a surplus of videos.
+
 All functions are pure JAX (no ``jit`` inside) and take ``[K]``/``[N]``
 masks, so splits stack on a leading axis and ``vmap``.
 """

@@ -14,16 +14,24 @@ Protocols provided:
 
 - :func:`all_classes`: one split with every class (the paper's "all classes
   unseen" setting);
-- :func:`half_splits`: Brattoli et al. (CVPR 2020) random half-class splits;
-  for seed ``s`` the split is the first ``K // 2`` entries of
-  ``np.random.default_rng(s).permutation(K)`` (50 of UCF-101's 101, 25 of
-  HMDB-51's 51). Report mean and standard deviation over seeds 0..9;
+- :func:`half_splits`: Brattoli et al. (CVPR 2020) random half-class splits,
+  exactly as their evaluation code draws them: for seed ``s``,
+  ``np.random.seed(s); np.random.permutation(K)[:K // 2]`` with NumPy's
+  legacy generator, indexing the classes in ``np.unique(class_names)``
+  (sorted name) order; we map the chosen names back to the dataset's own
+  class order. 50 of UCF-101's 101 classes, 25 of HMDB-51's 51. Report the
+  mean and the standard deviation over seeds 0..9 with :func:`spread` (std
+  with ``ddof = 0``, as ``np.std``, which is what their numbers use);
 - :func:`class_subsets`: any user-given list of class subsets (indices or
   names).
 
 :func:`compact` turns the video masks into a padded gather index
 ``[S, M]`` (M = the largest split) so per-split work such as k-means costs
 O(M) instead of O(N) per split. Everything here is NumPy (host side).
+
+The legacy generator is used through ``np.random.RandomState(s)``: the same
+sequence as ``np.random.seed(s)`` followed by the global functions (checked
+in ``tests/test_protocols.py``), without touching the caller's global state.
 """
 
 from __future__ import annotations
@@ -44,10 +52,13 @@ __all__ = [
     "concat",
     "from_spec",
     "compact",
+    "spread",
     "BRATTOLI_SEEDS",
+    "SPREAD_NOTE",
 ]
 
 BRATTOLI_SEEDS = tuple(range(10))
+SPREAD_NOTE = "std, ddof = 0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,32 +145,81 @@ def all_classes(labels, n_classes: int) -> Splits:
     return _from_class_masks(("all",), ("all",), np.ones((1, n_classes), bool), lab)
 
 
-def half_split_classes(n_classes: int, seed: int) -> np.ndarray:
-    """Brattoli et al.'s split ``seed``: sorted indices of ``K // 2`` classes."""
-    return np.sort(np.random.default_rng(int(seed)).permutation(int(n_classes))[: int(n_classes) // 2])
+def _class_names(class_names, where: str) -> list[str]:
+    if class_names is None or isinstance(class_names, (int, np.integer)):
+        raise UPTError(
+            f"{where}: needs the dataset's class names (Brattoli's splits index the classes in np.unique(names) "
+            f"order), got {class_names!r}; pass e.g. dataset.class_names"
+        )
+    names = [str(n) for n in class_names]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise UPTError(f"{where}: class names must be unique, {dup[:5]} repeat")
+    return names
 
 
-def half_splits(labels, n_classes: int, seeds: Iterable[int] = BRATTOLI_SEEDS) -> Splits:
-    """Brattoli et al.'s random half-class splits.
+def half_split_classes(class_names: Sequence[str], seed: int) -> np.ndarray:
+    """Brattoli et al.'s split ``seed``: sorted indices, in the dataset's class order, of ``K // 2`` classes.
 
-    For seed ``s`` the classes are ``np.random.default_rng(s).permutation(K)[:K // 2]``.
+    ``np.random.RandomState(seed).permutation(K)[:K // 2]`` (the same numbers
+    as ``np.random.seed(seed); np.random.permutation(K)``) picks positions in
+    ``np.unique(class_names)``; they are mapped back to the order of
+    ``class_names``. The global NumPy random state is left untouched.
 
     Args:
-      labels: ``[N]`` int class index per video.
-      n_classes: K.
+      class_names: the K class names of the dataset, in its own order.
+      seed: split seed (Brattoli et al. use 0..9).
+
+    Returns:
+      ``[K // 2]`` int64 class indices into ``class_names``, increasing.
+    """
+    names = _class_names(class_names, "half_split_classes")
+    k = len(names)
+    sorted_names = np.unique(np.asarray(names))  # the order Brattoli's permutation indexes
+    chosen = sorted_names[np.random.RandomState(int(seed)).permutation(k)[: k // 2]]
+    position = {n: i for i, n in enumerate(names)}
+    return np.sort(np.asarray([position[str(n)] for n in chosen], np.int64))
+
+
+def half_splits(labels, class_names: Sequence[str], seeds: Iterable[int] = BRATTOLI_SEEDS) -> Splits:
+    """Brattoli et al.'s random half-class splits (see :func:`half_split_classes`).
+
+    Args:
+      labels: ``[N]`` int class index per video (into ``class_names``).
+      class_names: the K class names in the dataset's order.
       seeds: split seeds (default 0..9).
 
     Returns:
       :class:`Splits` named ``"half:<seed>"``, family ``"half"``.
     """
+    names = _class_names(class_names, "half_splits")
+    n_classes = len(names)
     lab = _labels(labels, n_classes)
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise UPTError("half_splits: seeds is empty; pass e.g. range(10)")
     cm = np.zeros((len(seeds), n_classes), bool)
     for i, s in enumerate(seeds):
-        cm[i, half_split_classes(n_classes, s)] = True
+        cm[i, half_split_classes(names, s)] = True
     return _from_class_masks([f"half:{s}" for s in seeds], ["half"] * len(seeds), cm, lab)
+
+
+def spread(values) -> tuple[float, float]:
+    """Mean and standard deviation over splits, std with ``ddof = 0`` (``np.std``, as Brattoli et al. report).
+
+    Args:
+      values: ``[S]`` one number per split (NaN not allowed).
+
+    Returns:
+      ``(mean, std)`` as floats; label the std "std, ddof = 0"
+      (:data:`SPREAD_NOTE`).
+    """
+    a = np.asarray(values, np.float64).reshape(-1)
+    if a.size == 0:
+        raise UPTError("spread: no values")
+    if not np.all(np.isfinite(a)):
+        raise UPTError(f"spread: values must be finite, got {a.tolist()}")
+    return float(a.mean()), float(a.std(ddof=0))
 
 
 def class_subsets(
@@ -227,7 +287,8 @@ def from_spec(spec, labels, n_classes: int, class_names: Sequence[str] | None = 
     Specs: ``"all"``; ``"half"`` (seeds 0..9); ``"half:N"`` (seeds 0..N-1);
     ``"half:a-b"`` (seeds a..b inclusive); ``"half:1,4,7"``; ``"a+b"`` stacks
     two specs (e.g. ``"half+all"``); a list of class lists is
-    :func:`class_subsets`; a list/tuple of strings stacks the specs.
+    :func:`class_subsets`; a list/tuple of strings stacks the specs. Half
+    splits need ``class_names`` (see :func:`half_split_classes`).
     """
     if isinstance(spec, str):
         if "+" in spec:
@@ -245,7 +306,9 @@ def from_spec(spec, labels, n_classes: int, class_names: Sequence[str] | None = 
                 seeds = [int(x) for x in arg.split(",")]
             else:
                 seeds = range(int(arg))
-            return half_splits(labels, n_classes, seeds)
+            if class_names is not None and len(class_names) != n_classes:
+                raise UPTError(f"protocol {spec!r}: {len(class_names)} class names for {n_classes} classes")
+            return half_splits(labels, class_names, seeds)
         raise UPTError(
             f"protocol {spec!r} not understood; use 'all', 'half', 'half:10', 'half:0-4', 'half:1,3' or 'half+all'"
         )

@@ -76,6 +76,7 @@ __all__ = [
 
 _HI = jax.lax.Precision.HIGHEST
 CACHE_LIMIT = 1 << 28  # K * C entries kept between passes (1 GiB in float32)
+_MOMENTUM_START = 100  # Sinkhorn iterations before over-relaxation
 
 NOT_DIFFERENTIABLE = (
     "the chunked path (UPTConfig.chunk_size > 0) and the top-m Frechet approximation (frechet_top_m > 0) are not "
@@ -166,12 +167,19 @@ def sinkhorn_chunked(
     kind: str = "cosine",
     chunk: int = 4096,
     cache_cost: bool | None = None,
+    momentum: bool = True,
 ) -> ChunkedSinkhorn:
     """Log-domain Sinkhorn between ``K`` prototypes and ``C`` points, cost by blocks.
 
-    Each iteration updates ``g`` (columns exact) then ``f`` (rows exact) and
-    stops once the L1 error of the row marginals (measured between the two
-    updates, as OTT-JAX does) is below ``threshold``.
+    Each iteration updates ``g`` then ``f`` and stops once the L1 error of the
+    row marginals (measured between the two updates, as OTT-JAX does) is below
+    ``threshold``; a last update makes the rows exact. With ``momentum``
+    (default), after 100 iterations the updates are over-relaxed,
+    ``f <- (1 - w) f + w f_sinkhorn`` with ``w = 2 / (1 + sqrt(1 - r))`` from
+    the observed error decay ``r`` per iteration (Lehmann et al.'s rule, as
+    OTT-JAX's ``Momentum``; back to ``w = 1`` if the error grows tenfold): the
+    same fixed point in far fewer iterations when plain Sinkhorn is slow
+    (small ``epsilon``, large C).
 
     Args:
       prototypes: ``[K, d]`` unit vectors; points: ``[C, d]`` unit vectors.
@@ -183,6 +191,7 @@ def sinkhorn_chunked(
       chunk: points per block (static); memory ``~ K * chunk`` per pass.
       cache_cost: keep the ``[K, C]`` cost blocks between iterations;
         ``None``: when ``K * C <= CACHE_LIMIT``.
+      momentum: over-relax after 100 iterations (static).
 
     Returns:
       :class:`ChunkedSinkhorn`.
@@ -230,21 +239,36 @@ def sinkhorn_chunked(
 
         return jax.lax.scan(blk, jnp.full((k,), -jnp.inf, dtype), (pts, g))[0]
 
+    colok = bb > 0
+
+    def relax(omega, old, new, ok):
+        return jnp.where(ok, (1.0 - omega) * jnp.where(ok, old, 0.0) + omega * new, -jnp.inf)
+
     def cond(s):
-        _, _, it, err = s
+        it, err = s[2], s[3]
         return (it < max_iterations) & ~(err <= threshold)
 
     def body(s):
-        f, _, it, _ = s
-        g = g_update(f)
+        f, g, it, _, omega, mark = s
+        g = relax(omega, g, g_update(f), colok)
         lse = row_lse(g)
         err = jnp.sum(jnp.where(rowok, jnp.abs(jnp.exp(f / eps + lse) - a), 0.0))
-        f = jnp.where(rowok, eps * (loga - lse), -jnp.inf)
-        return f, g, it + 1, err
+        f = relax(omega, f, eps * (loga - lse), rowok)
+        # over-relaxation (Lehmann et al.'s rule, as OTT-JAX's Momentum): from the error decay of
+        # iterations _MOMENTUM_START - 10 .. _MOMENTUM_START; back to plain steps if the error grows 10x
+        mark = jnp.where(it == _MOMENTUM_START - 10, err, mark)
+        ratio = jnp.minimum((err / jnp.where(mark > 0, mark, 1.0)) ** 0.1, 0.99)
+        start = (it == _MOMENTUM_START) & momentum & (mark > 0) & jnp.isfinite(ratio)
+        omega = jnp.where(start, 2.0 / (1.0 + jnp.sqrt(1.0 - ratio)), omega)
+        mark = jnp.where(start, err, mark)
+        omega = jnp.where((it > _MOMENTUM_START) & ~(err <= 10.0 * mark), 1.0, omega)
+        return f, g, it + 1, err, omega, mark
 
     f0 = jnp.where(rowok, 0.0, -jnp.inf).astype(dtype)
-    g0 = jnp.zeros(bb.shape, dtype)
-    f, g, it, err = jax.lax.while_loop(cond, body, (f0, g0, jnp.int32(0), jnp.asarray(jnp.inf, dtype)))
+    g0 = jnp.where(colok, 0.0, -jnp.inf).astype(dtype)
+    init = (f0, g0, jnp.int32(0), jnp.asarray(jnp.inf, dtype), jnp.asarray(1.0, dtype), jnp.asarray(0.0, dtype))
+    f, g, it, err, _, _ = jax.lax.while_loop(cond, body, init)
+    f = jnp.where(rowok, eps * (loga - row_lse(g)), -jnp.inf)  # rows exact for the final g
 
     def blk_final(acc, xs):
         pc, gc = xs

@@ -217,10 +217,13 @@ def _sinkhorn_plan_bwd(max_iterations, inner_iterations, lse_mode, saved, ct):
     ``[[diag r, P], [P^T, diag s]] [df; dg] = [rowsum(P*dC) + eps da;
     colsum(P*dC) + eps db]``. With ``[x; y]`` the solution for the right-hand
     side ``[Q 1; Q^T 1]`` (the Schur complement on the rows,
-    ``diag r - P diag(1/s) P^T``, solved densely, its null vector ``1``
-    fixed by a rank-one term; rows/columns without mass left out):
+    ``diag r - P diag(1/s) P^T``, solved densely by its pseudo-inverse, its
+    null vector ``1`` fixed by a rank-one term; rows/columns without mass
+    left out):
     ``cost_bar = (P * (x + y^T) - Q) / eps``, ``a_bar = x``, ``b_bar = y``,
-    ``eps_bar = sum(cost_bar * log P)``.
+    ``eps_bar = sum(cost_bar * log P)``. Balanced transport only (the
+    marginal conditions are equalities); unbalanced transport would add the
+    second derivatives of its marginal penalties to ``diag r`` / ``diag s``.
     """
     plan, epsilon, threshold = saved
     ct_plan = ct[0]
@@ -235,7 +238,12 @@ def _sinkhorn_plan_bwd(max_iterations, inner_iterations, lse_mode, saved, ct):
     scale = jnp.sum(r) / jnp.maximum(jnp.sum(rowok), 1)
     schur = jnp.where(live, schur + scale, 0.0) + jnp.diag(jnp.where(rowok, 0.0, 1.0))
     rhs = jnp.where(rowok, q_r - jnp.matmul(plan, q_c * s_inv, precision=hi), 0.0)
-    x = jnp.linalg.solve(schur, rhs)
+    # pseudo-inverse: a nearly deterministic plan (small eps) makes the complement numerically singular;
+    # its near-null directions carry a vanishing derivative and are dropped
+    lam, vec = jnp.linalg.eigh(0.5 * (schur + schur.T))
+    cut = 10.0 * schur.shape[0] * jnp.finfo(plan.dtype).eps * jnp.max(jnp.abs(lam))
+    inv = jnp.where(lam > cut, 1.0 / jnp.where(lam > cut, lam, 1.0), 0.0)
+    x = jnp.matmul(vec, inv * jnp.matmul(vec.T, rhs, precision=hi), precision=hi)
     y = jnp.where(colok, (q_c - jnp.matmul(plan.T, x, precision=hi)) * s_inv, 0.0)
     cost_bar = (plan * (x[:, None] + y[None, :]) - q) / epsilon
     logp = jnp.where(plan > 0, jnp.log(jnp.where(plan > 0, plan, 1.0)), 0.0)

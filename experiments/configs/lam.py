@@ -10,7 +10,7 @@ with its own transport.
 Command::
 
     upt sweep experiments/configs/lam.py --out runs/lam
-    # or: python -m experiments.run experiments/configs/lam.py --out runs/lam
+    # or: python -m upt_jax.sweep experiments/configs/lam.py --out runs/lam
 
 Expected runtime (idle 2-core CPU, jax 0.10.2, fresh process, no compile
 cache; measured 2026-11-27): 100 s wall for the 121 rows = 1.21 rows/s:

@@ -7,7 +7,7 @@ Sinkhorn epsilon 1e-2: 4 rows.
 Command::
 
     upt sweep experiments/configs/smoke.py --out runs/smoke
-    # or: python -m experiments.run experiments/configs/smoke.py --out runs/smoke
+    # or: python -m upt_jax.sweep experiments/configs/smoke.py --out runs/smoke
 
 Expected runtime (2-core CPU, jax 0.10.2): ~30 s wall, mostly compilation
 (k-means ~15 s, rows ~6 s); a second run with the same --out resumes and

@@ -200,7 +200,23 @@ def main(argv: list[str] | None = None, *, prog: str = "upt") -> int:
         return 2
     if not args.no_compile_cache:
         _enable_compile_cache()
-    return run_command(args.command, lambda: args.func(args), debug=args.debug)
+
+    def run():
+        _check_output_files(args)
+        return args.func(args)
+
+    return run_command(args.command, run, debug=args.debug)
+
+
+def _check_output_files(args) -> None:
+    """Refuse ``--json DIR`` (an existing folder) before any work is done."""
+    from upt_jax.errors import UPTError
+
+    path = getattr(args, "json", None)
+    if isinstance(path, str) and os.path.isdir(path):
+        raise UPTError(
+            f"--json {path} is a folder, not a file: give a file name, e.g. --json {os.path.join(path, 'results.json')}"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

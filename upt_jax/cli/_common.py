@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 from upt_jax.api import UPTConfig, UPTHyper, chunk_size_for, convergence_warning
+from upt_jax import records
 from upt_jax.errors import UPTError
 
 __all__ = [
@@ -190,44 +187,14 @@ def markdown_table(header: list[str], rows: list[list], floatfmt: str = ".2f") -
 
 
 def write_json(path: str, obj) -> None:
-    """Write JSON atomically (temp file + rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, default=_json_default)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
+    """Write JSON atomically; a folder given as ``path`` is a clear
+    :class:`UPTError` and nothing is left behind (:func:`upt_jax.records.write_json`)."""
+    records.write_json(path, obj)
 
 
 def environment() -> dict:
-    """Versions and device, recorded with every result."""
-    import jax
-
-    try:
-        from importlib.metadata import version
-
-        ott_version = version("ott-jax")
-    except Exception:  # pragma: no cover
-        ott_version = "unknown"
-    dev = jax.devices()[0]
-    return {
-        "jax": jax.__version__,
-        "ott_jax": ott_version,
-        "python": platform.python_version(),
-        "device_kind": getattr(dev, "device_kind", str(dev)),
-        "platform": dev.platform,
-        "n_devices": jax.device_count(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    """Versions and devices recorded with every result (:func:`upt_jax.records.environment`)."""
+    return records.environment()
 
 
 def log(msg: str) -> None:

@@ -222,13 +222,16 @@ def plot_tubes_example(data, inputs, result, path: str, *, n_videos: int = 3, n_
 
     labels = np.asarray(inputs.labels)
     pred = np.asarray(result.metrics.predictions)
+    # correctly classified videos first (best overlap first, one per action), then one mistake
+    right = pred == labels
+    order = np.lexsort((-np.asarray(result.metrics.best_st_iou), ~right))
     picks, seen = [], set()
-    for i in np.argsort(-np.asarray(result.metrics.best_st_iou), kind="stable"):
-        if labels[i] not in seen:
+    for i in order:
+        if right[i] and labels[i] not in seen and len(picks) < n_videos - 1:
             picks.append(int(i))
             seen.add(labels[i])
-        if len(picks) == n_videos:
-            break
+    wrong = [int(i) for i in order if not right[i]]
+    picks += wrong[:1] if wrong else [int(i) for i in order if int(i) not in picks][:1]
     fig, axes = plt.subplots(len(picks), n_frames, figsize=(2.6 * n_frames, 2.1 * len(picks)), squeeze=False)
     for r, i in enumerate(picks):
         v = data.videos[i]

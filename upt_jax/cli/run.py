@@ -71,7 +71,7 @@ def _world(args):
         if not os.path.isfile(args.projection):
             raise FileNotFoundError(f"--projection {args.projection}: no such file (written by an earlier `upt run` as OUT/projection.msgpack)")
         if cfg.projection != "flax":
-            raise ValueError("--projection loads a Flax head; this world uses projection='ridge'")
+            raise _common.UPTError("--projection loads a Flax head; this world uses projection='ridge'")
         params, _ = models.load_params(args.projection)
         what = f"loading the universal model from {args.projection}"
     else:

@@ -36,8 +36,6 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 
 from upt_jax.data.dataset import json_default, raise_problems
@@ -51,6 +49,7 @@ __all__ = [
     "LocVideo",
     "LocalizationData",
     "is_localization",
+    "check_video",
     "check_localization",
     "validate_localization",
     "load_localization",
@@ -790,7 +789,3 @@ def write_tubes_hdf5(folder: str | os.PathLike, data: LocalizationData, inputs: 
                     h.create_dataset(str(k), data=rows.astype(np.float64))
                     h.create_dataset(f"scores-{k}", data=sc.astype(np.float64))
     return root
-
-
-def _unused(*_: Any) -> None:  # pragma: no cover - keeps linters quiet about optional imports
-    return None

@@ -17,8 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-chunks", type=int, default=None, help="stop after this many chunks (resume later)")
     parser.add_argument(
         "--cache", default=None, metavar="DIR",
-        help="folder of cached k-means centres (default OUT/cache); share one between studies, e.g. runs/cache",
+        help="folder of cached k-means centres, shared by every study (default $UPT_JAX_CENTRES_CACHE or "
+        "~/.cache/upt_jax/centres; entries are keyed by data, clustering config, seed, split and code)",
     )
+    parser.add_argument("--no-cache", action="store_true", help="keep k-means centres in memory only")
     parser.add_argument(
         "--force-new", action="store_true",
         help="start over: move OUT's old results to OUT/previous-<time>/ (needed when they came from other data or code)",
@@ -40,7 +42,7 @@ def run_from_args(args) -> int:
         import jax
 
         jax.distributed.initialize()
-    from upt_jax.sweep.execute import run_study
+    from upt_jax.sweep.execute import default_cache_dir, run_study
     from upt_jax.sweep.study import load_study
 
     overrides = {}
@@ -54,7 +56,7 @@ def run_from_args(args) -> int:
         devices=args.devices,
         progress=not args.no_progress,
         max_chunks=args.max_chunks,
-        cache_dir=args.cache,
+        cache_dir=False if args.no_cache else (args.cache or default_cache_dir()),
         force_new=args.force_new,
         stack_datasets=not args.no_stack,
     )
@@ -65,6 +67,14 @@ def run_from_args(args) -> int:
         f"{stats.kmeans_loaded} from cache; compile {stats.compile_s:.1f} s x{stats.compilations}; "
         f"rows {stats.rows_s:.1f} s) -> {os.path.join(out, 'summary.md')}"
     )
+    if stats.not_converged:
+        import sys
+
+        print(
+            f"upt sweep: warning: {stats.not_converged} of {stats.transports_solved} transports did not converge "
+            f"(listed in summary.md); first: {stats.first_warning}",
+            file=sys.stderr,
+        )
     return 0
 
 

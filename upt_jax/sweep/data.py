@@ -114,7 +114,34 @@ def _as_dataset(obj, name: str):
     return ds
 
 
-def resolve_dataset(spec, *, name: str | None = None):
+def _world_cached(spec: str, cache_dir: str | None, writer: bool):
+    """A generated world, read from / written to ``cache_dir`` (keyed by the
+    spec and :func:`upt_jax.records.code_version`), or None to generate."""
+    from upt_jax.data import Dataset
+    from upt_jax.records import code_version
+
+    if not cache_dir:
+        return None, None
+    key = hashlib.sha1(f"{spec}|{code_version()}".encode()).hexdigest()[:20]
+    path = os.path.join(cache_dir, f"world-{key}.npz")
+    if os.path.exists(path):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return Dataset(
+                    name=spec,
+                    class_names=[str(c) for c in z["class_names"]],
+                    prototypes=z["prototypes"],
+                    videos=z["videos"],
+                    labels=z["labels"],
+                    video_names=[str(v) for v in z["video_names"]],
+                    meta={"source": "generated world (sweep cache)", "spec": spec},
+                ), path
+        except (OSError, KeyError, ValueError):  # damaged: regenerate
+            pass
+    return None, (path if writer else None)
+
+
+def resolve_dataset(spec, *, name: str | None = None, cache_dir: str | None = None, writer: bool = True):
     """Load a dataset spec.
 
     Args:
@@ -124,6 +151,9 @@ def resolve_dataset(spec, *, name: str | None = None):
         data folder path, or an object with ``class_names``, ``prototypes``,
         ``videos`` and ``labels`` (e.g. a :class:`upt_jax.data.Dataset`).
       name: the name rows record (default: :func:`spec_name`).
+      cache_dir: optional folder where generated worlds are kept (keyed by
+        the spec and the code version: the same arrays, without the
+        minutes of generation); writer: write new entries there.
 
     Returns:
       :class:`upt_jax.data.Dataset` with float32 ``[K, d]`` prototypes,
@@ -144,10 +174,19 @@ def resolve_dataset(spec, *, name: str | None = None):
             raise UPTError(f"dataset spec {spec!r}: use world:NAME[:PRESET][:field=value], e.g. world:ucf101:default:seed=0")
         preset = parts[1] if len(parts) > 1 and "=" not in parts[1] else "default"
         kw = _parse_kv([p for p in parts[1:] if "=" in p], spec)
+        cached, path = _world_cached(spec, cache_dir, writer)
+        if cached is not None:
+            return _as_dataset(cached, name)
         from upt_jax.world import generate_world, make_world_config
 
-        w = generate_world(make_world_config(parts[0], preset, **kw))
-        return _as_dataset(w, name)
+        ds = _as_dataset(generate_world(make_world_config(parts[0], preset, **kw)), name)
+        if path is not None:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.tmp{os.getpid()}.npz"
+            np.savez(tmp, class_names=np.asarray(ds.class_names), prototypes=ds.prototypes, videos=ds.videos,
+                     labels=ds.labels, video_names=np.asarray(ds.video_names))
+            os.replace(tmp, path)
+        return ds
     if os.path.exists(spec):
         from upt_jax.data import load_dataset
 

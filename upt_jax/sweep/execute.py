@@ -44,7 +44,15 @@ from upt_jax.sweep.plan import Entry, Plan, Unit, make_plan
 from upt_jax.sweep.study import Study, expand_static
 from upt_jax.sweep.tasks import JobInputs, get_task
 
-__all__ = ["SweepStats", "run_study", "resolve_entries", "devices_of"]
+__all__ = ["SweepStats", "run_study", "resolve_entries", "devices_of", "default_cache_dir"]
+
+
+def default_cache_dir() -> str:
+    """The k-means cache ``upt sweep`` shares between studies and output
+    folders: ``$UPT_JAX_CENTRES_CACHE``, else ``~/.cache/upt_jax/centres``.
+    Entries are keyed by data, clustering config, seed, split and clustering
+    code, so sharing never mixes results."""
+    return os.environ.get("UPT_JAX_CENTRES_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "upt_jax", "centres")
 
 
 @dataclasses.dataclass
@@ -57,7 +65,10 @@ class SweepStats:
       transports_solved: jobs computed (one transport each, for every lam);
       kmeans_computed: split clusterings computed (one per dataset x
       clustering config x split); kmeans_loaded: read from the disk cache;
-      compilations: row programs compiled; wall_s, data_s (datasets and
+      compilations: row programs compiled; not_converged: transports
+      computed now that did not converge, first_warning: the
+      :func:`upt_jax.api.convergence_warning` line of the first of them;
+      wall_s, data_s (datasets and
       splits), kmeans_s, compile_s, rows_s (transports + evaluations,
       compilation excluded): seconds; out_dir: the folder.
     """
@@ -70,6 +81,8 @@ class SweepStats:
     kmeans_computed: int = 0
     kmeans_loaded: int = 0
     compilations: int = 0
+    not_converged: int = 0
+    first_warning: str = ""
     wall_s: float = 0.0
     data_s: float = 0.0
     kmeans_s: float = 0.0
@@ -90,13 +103,16 @@ def devices_of(n: int | None) -> list:
     return devs[:n]
 
 
-def resolve_entries(study: Study, datasets: dict | None = None) -> list[Entry]:
+def resolve_entries(study: Study, datasets: dict | None = None, *, cache_dir: str | None = None,
+                    writer: bool = True) -> list[Entry]:
     """Load the study's datasets, their splits and static variants.
 
     Args:
       study: the study.
       datasets: optional ``{spec name: Dataset-like}`` used instead of
         loading those specs.
+      cache_dir: where generated worlds are cached (see
+        :func:`upt_jax.sweep.data.resolve_dataset`); writer: write there.
 
     Returns:
       list of :class:`upt_jax.sweep.plan.Entry`.
@@ -112,7 +128,7 @@ def resolve_entries(study: Study, datasets: dict | None = None) -> list[Entry]:
             raise UPTError(f"study {study.name!r}: dataset {name!r} is listed twice")
         names.add(name)
         src = datasets[name] if datasets and name in datasets else spec
-        ds = resolve_dataset(src, name=name)
+        ds = resolve_dataset(src, name=name, cache_dir=cache_dir, writer=writer)
         U.check_inputs(ds.prototypes, ds.videos, labels=ds.labels)
         splits = protocols.from_spec(study.protocol, ds.labels, ds.prototypes.shape[0], ds.class_names)
         variants = expand_static(study, ds.videos.shape[0], splits.n_classes)
@@ -223,7 +239,7 @@ def run_study(
     on_chunk: Callable[[dict], None] | None = None,
     datasets: dict | None = None,
     write_reports: bool = True,
-    cache_dir: str | None = None,
+    cache_dir: str | bool | None = None,
     force_new: bool = False,
     stack_datasets: bool = True,
 ) -> SweepStats:
@@ -243,8 +259,9 @@ def run_study(
       datasets: optional ``{spec name: Dataset-like}`` to use instead of
         loading those specs.
       write_reports: write summary.md/csv and plots at the end.
-      cache_dir: folder of k-means centres (default ``<out_dir>/cache``);
-        share one between studies to reuse k-means.
+      cache_dir: folder of k-means centres (default ``<out_dir>/cache``;
+        ``False``: memory only); share one between studies to reuse k-means
+        (``upt sweep`` shares :func:`default_cache_dir`).
       force_new: move the folder's old results to ``previous-<time>/`` and
         start over.
       stack_datasets: batch the transports of datasets that share the
@@ -260,19 +277,19 @@ def run_study(
     stats = SweepStats(out_dir=out_dir)
     task = get_task(study.task)
     devs = devices_of(devices)
-    ndev = len(devs)
     env = environment(devs)
     code = code_version()
     writer = jax.process_index() == 0
-    cache = cache_dir or os.path.join(out_dir, "cache")
+    cache = None if cache_dir is False else (cache_dir or os.path.join(out_dir, "cache"))
     if writer:
         if force_new:
             _archive_or_none(out_dir)
         os.makedirs(out_dir, exist_ok=True)
     done_rows = store.read_rows(out_dir, repair=writer)
+    store.check_compatible(out_dir, done_rows, {}, code)  # other code: refuse before loading any data
 
     t0 = time.perf_counter()
-    entries = resolve_entries(study, datasets)
+    entries = resolve_entries(study, datasets, cache_dir=cache, writer=writer)
     stats.data_s = time.perf_counter() - t0
     store.check_compatible(out_dir, done_rows, {e.name: e.checksum for e in entries}, code)
     plan = make_plan(study, entries, {r["row_key"] for r in done_rows}, code, stack_datasets=stack_datasets)
@@ -313,7 +330,7 @@ class _State:
     study: Study
     plan: Plan
     devices: list
-    cache: str
+    cache: str | None
     writer: bool
     stats: SweepStats
     bar: object
@@ -323,7 +340,7 @@ class _State:
     centres: dict = dataclasses.field(default_factory=dict)
 
 
-def _resolved(study: Study, plan: Plan, env: dict, cache: str) -> dict:
+def _resolved(study: Study, plan: Plan, env: dict, cache: str | None) -> dict:
     out = {"study": study.to_json(), "code_version": plan.code, "environment": env, "cache": cache, "datasets": {}}
     for e in plan.entries:
         out["datasets"][e.name] = {
@@ -417,6 +434,8 @@ def _job_arrays(state: _State, unit: Unit, stk: Stack, jobs: list, clustered: bo
 
 
 def _run_unit(state: _State, unit: Unit, task, env: dict, all_rows: list, max_chunks, on_chunk) -> None:
+    import jax
+
     study, stats, plan = state.study, state.stats, state.plan
     stk = _stack_of(state, unit.members)
     clustered = unit.config.n_clusters > 0
@@ -458,10 +477,16 @@ def _run_unit(state: _State, unit: Unit, task, env: dict, all_rows: list, max_ch
             e = plan.entries[unit.members[job.member]]
             split = e.splits.names[job.split]
             fields = task.rows(
-                {k: v[jj] for k, v in per_lam.items()},
-                {k: v[jj] for k, v in per_job.items()},
-                {"class_names": e.data.class_names},
+                jax.tree_util.tree_map(lambda x: x[jj], per_lam),
+                jax.tree_util.tree_map(lambda x: x[jj], per_job),
+                {"class_names": e.data.class_names, "config": unit.config},
             )
+            if not fields[0].get("converged", True):
+                stats.not_converged += 1
+                if not stats.first_warning:
+                    from upt_jax.api import convergence_warning
+
+                    stats.first_warning = f"{e.name} / {split} / {unit.label}: {convergence_warning(fields[0])}"
             for li in job.lams:
                 lam = plan.lam[li]
                 r = {

@@ -14,30 +14,17 @@ import numpy as np
 from upt_jax.records import atomic_write
 from upt_jax.sweep.store import write_csv
 
-__all__ = ["spread", "summary_table", "write_summary", "write_plots", "STD_NOTE"]
+__all__ = ["spread", "summary_table", "write_summary", "write_plots", "convergence_warnings", "STD_NOTE"]
 
 STD_NOTE = "std over splits with ddof = 0 (np.std)"
 
 
 def spread(values) -> tuple[float, float]:
-    """``(mean, std)`` of values over splits, std with ``ddof = 0``.
+    """``(mean, std)`` of values over splits, std with ``ddof = 0``
+    (:func:`upt_jax.protocols.spread`, the project's one definition)."""
+    from upt_jax.protocols import spread as _spread
 
-    Uses :func:`upt_jax.protocols.spread` when the installed protocols module
-    provides it (one definition for the project), else ``np.std``.
-    """
-    a = np.asarray(values, np.float64)
-    try:
-        from upt_jax.protocols import spread as proto_spread
-    except ImportError:
-        proto_spread = None
-    if proto_spread is not None:
-        res = proto_spread(a)
-        if isinstance(res, tuple) and len(res) == 2:
-            return float(res[0]), float(res[1])
-        if isinstance(res, dict) and "mean" in res and "std" in res:
-            return float(res["mean"]), float(res["std"])
-        return float(a.mean()), float(res)
-    return float(a.mean()), float(a.std(ddof=0))
+    return _spread(values)
 
 
 def _groups(rows: list[dict]) -> dict:
@@ -60,8 +47,10 @@ def summary_table(rows: list[dict], metrics: tuple = DEFAULT_METRICS) -> list[di
 
     Returns:
       list of dicts with ``dataset, protocol, static, epsilon, lam, splits``,
-      ``<metric>`` and ``<metric>_std`` for each metric, and
-      ``transport_converged`` (fraction of splits).
+      ``<metric>`` and ``<metric>_std`` for each metric, and ``converged``
+      (the fraction of splits whose transport, Frechet means and rows all
+      converged: the ``converged`` key of
+      :func:`upt_jax.api.summarize_diagnostics`).
     """
     out = []
     order: dict[str, int] = {}  # static variants in the study's order
@@ -76,7 +65,7 @@ def summary_table(rows: list[dict], metrics: tuple = DEFAULT_METRICS) -> list[di
         for k in metrics:
             vals = [r[k] for r in rs if r.get(k) is not None]
             t[k], t[k + "_std"] = spread(vals) if vals else (float("nan"), float("nan"))
-        t["transport_converged"] = float(np.mean([bool(r.get("transport_converged")) for r in rs]))
+        t["converged"] = float(np.mean([bool(r.get("converged", r.get("transport_converged"))) for r in rs]))
         out.append(t)
     return out
 
@@ -108,28 +97,45 @@ def write_summary(out_dir: str, rows: list[dict], study=None, metrics: tuple = D
                 "",
                 f"## {t['dataset']} / {t['protocol']}",
                 "",
-                "| static | epsilon | lam | splits | top-1 | top-5 | mean class acc | never predicted | transport converged | transport iters |",
+                "| static | epsilon | lam | splits | top-1 | top-5 | mean class acc | never predicted | converged | transport iters |",
                 "|---|---|---|---|---|---|---|---|---|---|",
             ]
         eps = "-" if t["epsilon"] is None else f"{t['epsilon']:g}"
         lines.append(
             f"| {t['static']} | {eps} | {t['lam']:.2f} | {t['splits']} | {t['top1']:.2f} ± {t['top1_std']:.2f} | "
             f"{t['top5']:.2f} ± {t['top5_std']:.2f} | {t['mean_class_accuracy']:.2f} ± {t['mean_class_accuracy_std']:.2f} | "
-            f"{t['unreachable']:.1f} ± {t['unreachable_std']:.1f} | {100 * t['transport_converged']:.0f}% | "
+            f"{t['unreachable']:.1f} ± {t['unreachable_std']:.1f} | {100 * t['converged']:.0f}% | "
             f"{t['transport_iterations']:.0f} |"
         )
-    not_conv = [r for r in rows if r.get("transport_converged") is False or (r.get("frechet_not_converged") or 0) > 0]
-    if not_conv:
-        lines += [
-            "",
-            f"Warning: {len(not_conv)} rows did not converge (transport_converged false or frechet_not_converged > 0); "
-            "see results.jsonl.",
-        ]
+    warnings = convergence_warnings(rows)
+    if warnings:
+        lines += ["", "## Convergence", "", f"{len(warnings)} transports did not converge (rows with converged = false):", ""]
+        lines += [f"- {w}" for w in warnings[:20]]
+        if len(warnings) > 20:
+            lines.append(f"- ... {len(warnings) - 20} more in results.jsonl")
     text = "\n".join(lines) + "\n"
     atomic_write(os.path.join(out_dir, "summary.md"), text)
     if table:
         write_csv(os.path.join(out_dir, "summary.csv"), table)
     return text
+
+
+def convergence_warnings(rows: list[dict]) -> list[str]:
+    """One line per transport (dataset, split, static, epsilon) that did not
+    converge: :func:`upt_jax.api.convergence_warning` of its first row."""
+    from upt_jax.api import convergence_warning
+
+    seen, out = set(), []
+    for r in rows:
+        key = (r.get("dataset"), r.get("split"), r.get("static"), r.get("epsilon"))
+        if key in seen or r.get("converged", True):
+            continue
+        seen.add(key)
+        w = convergence_warning(r)
+        if w:
+            eps = "" if r.get("epsilon") is None else f", eps {r['epsilon']:g}"
+            out.append(f"{r.get('dataset')} / {r.get('split')} / {r.get('static')}{eps}: {w}")
+    return out
 
 
 def _safe(name: str) -> str:

@@ -103,7 +103,7 @@ def _resolve_paths(datasets, folder: str) -> tuple:
     for spec in datasets:
         if isinstance(spec, str) and not spec.startswith(("world:", "synthetic")) and not os.path.isabs(spec):
             cand = os.path.join(folder, spec)
-            if os.path.exists(cand) and not os.path.exists(spec):
+            if os.path.exists(cand):
                 spec = cand
         out.append(spec)
     return tuple(out)

@@ -112,25 +112,19 @@ def classification_job(config, clustered: bool):
 
     Returns:
       ``job(inputs: JobInputs, lams [L] float32, epsilon [] float32) ->
-      (per_lam, per_job)`` with ``per_lam``: ``top1``, ``top5``,
+      (per_lam, per_job)``. ``per_lam``: ``top1``, ``top5``,
       ``mean_class_accuracy`` ``[L]`` float32 (percent), ``unreachable``,
-      ``n_videos``, ``n_classes`` ``[L]`` int32, ``unreachable_mask``
-      ``[L, K]`` bool, ``moved_angle_deg`` ``[L]`` (mean over the split's
-      classes); ``per_job``: ``transport_converged`` bool,
-      ``transport_iterations`` int32, ``marginal_error``, ``transport_cost``,
-      ``frechet_iters_max`` int32, ``frechet_iters_mean``,
-      ``frechet_grad_norm_max``, ``frechet_not_converged`` int32 (count),
-      ``frechet_not_converged_mask`` ``[K]`` bool, ``empty_rows`` int32
-      (count), ``target_angle_deg`` (mean), ``n_centres`` int32,
-      ``kmeans_inertia``, ``kmeans_iters`` int32.
+      ``n_videos`` ``[L]`` int32, ``unreachable_mask`` ``[L, K]`` bool,
+      ``moved_angle`` ``[L, K]`` (radians). ``per_job``: ``{"diag":
+      Diagnostics}`` of the transport without its ``[K, d]`` / ``[K, C]``
+      arrays (``targets``, ``coupling``, the centres' points and masses and
+      ``moved_angle`` are None), for :func:`upt_jax.api.summarize_diagnostics`.
     """
     import jax
     import jax.numpy as jnp
 
     import upt_jax as U
     from upt_jax import sphere
-
-    deg = 180.0 / np.pi
 
     def job(inputs: JobInputs, lams, epsilon):
         cm = inputs.class_mask.astype(bool)
@@ -142,13 +136,11 @@ def classification_job(config, clustered: bool):
         hyper = U.UPTHyper(lam=jnp.zeros((), inputs.prototypes.dtype), epsilon=epsilon)
         _, diag = U.transport_update(inputs.prototypes, centres, config, hyper, cm)
         p = sphere.normalize(inputs.prototypes)
-        ncm = jnp.maximum(jnp.sum(cm), 1)
 
         def at(lam):
             # the geodesic update of transport_update, for one lam
             new = jnp.where(cm[:, None], sphere.slerp(p, diag.targets, lam), p)
             m = U.evaluate(new, inputs.videos, inputs.labels, class_mask=cm, video_mask=vm)
-            moved = jnp.sum(jnp.where(cm, sphere.distance(p, new), 0.0)) / ncm
             return {
                 "top1": m.top1,
                 "top5": m.top5,
@@ -156,31 +148,17 @@ def classification_job(config, clustered: bool):
                 "unreachable": m.unreachable,
                 "unreachable_mask": m.unreachable_mask,
                 "n_videos": m.n_videos,
-                "n_classes": m.n_classes,
-                "moved_angle_deg": deg * moved,
+                "moved_angle": sphere.distance(p, new),
             }
 
         per_lam = jax.vmap(at)(lams)
-        live = cm & ~diag.empty_rows
-        nlive = jnp.maximum(jnp.sum(live), 1)
-        not_conv = live & ~diag.frechet_converged
-        per_job = {
-            "transport_converged": diag.converged,
-            "transport_iterations": diag.n_iters.astype(jnp.int32),
-            "marginal_error": diag.marginal_error,
-            "transport_cost": diag.transport_cost,
-            "frechet_iters_max": jnp.max(jnp.where(live, diag.frechet_iters, 0)).astype(jnp.int32),
-            "frechet_iters_mean": jnp.sum(jnp.where(live, diag.frechet_iters, 0)) / nlive,
-            "frechet_grad_norm_max": jnp.max(jnp.where(live, diag.frechet_grad_norm, 0.0)),
-            "frechet_not_converged": jnp.sum(not_conv).astype(jnp.int32),
-            "frechet_not_converged_mask": not_conv,
-            "empty_rows": jnp.sum(diag.empty_rows & cm).astype(jnp.int32),
-            "target_angle_deg": deg * jnp.sum(jnp.where(cm, diag.target_angle, 0.0)) / ncm,
-            "n_centres": jnp.sum(diag.centres.mask).astype(jnp.int32),
-            "kmeans_inertia": diag.kmeans_inertia,
-            "kmeans_iters": jnp.asarray(diag.kmeans_iters).astype(jnp.int32),
-        }
-        return per_lam, per_job
+        light = diag._replace(
+            targets=None,
+            coupling=None,
+            moved_angle=None,
+            centres=diag.centres._replace(points=None, mass=None, sizes=None, assignment=None),
+        )
+        return per_lam, {"diag": light}
 
     return job
 
@@ -194,21 +172,24 @@ def _py(v):
     return float(v)
 
 
-def _names(mask, class_names) -> list[str]:
-    return [str(class_names[i]) for i in np.flatnonzero(np.asarray(mask)) if i < len(class_names)]
-
-
 def classification_rows(per_lam: dict, per_job: dict, context: dict) -> list[dict]:
-    """Row fields of one classification job, one dict per lam (host side)."""
+    """Row fields of one classification job, one dict per lam (host side).
+
+    Metrics (``top1``, ``top5``, ``mean_class_accuracy``, ``unreachable``
+    with the names in ``unreachable_classes``, ``n_videos``, ``n_classes``)
+    plus the keys of :func:`upt_jax.api.summarize_diagnostics` (one naming
+    scheme for diagnostics everywhere).
+    """
+    from upt_jax.api import summarize_diagnostics
+
     names = context["class_names"]
-    job = {k: _py(v) for k, v in per_job.items() if not k.endswith("_mask")}
-    job["frechet_not_converged_classes"] = _names(per_job["frechet_not_converged_mask"], names)
+    diag = per_job["diag"]
     n_lam = np.shape(per_lam["top1"])[0]
     out = []
     for i in range(n_lam):
-        r = {k: _py(v[i]) for k, v in per_lam.items() if not k.endswith("_mask")}
-        r["unreachable_classes"] = _names(per_lam["unreachable_mask"][i], names)
-        r.update(job)
+        r = {k: _py(per_lam[k][i]) for k in ("top1", "top5", "mean_class_accuracy", "unreachable", "n_videos")}
+        r["unreachable_classes"] = [str(names[j]) for j in np.flatnonzero(per_lam["unreachable_mask"][i])]
+        r.update(summarize_diagnostics(diag._replace(moved_angle=per_lam["moved_angle"][i]), names))
         out.append(r)
     return out
 
