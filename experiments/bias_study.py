@@ -21,7 +21,8 @@ the row says C = 1000. Command (run by hand; not part of the tests)::
 
     python -m experiments.bias_study --out runs/bias --data wordnet=data/wordnet-nouns
 
-Runtime: about 15 minutes on a loaded 2-core CPU. Rows go to ``rows.jsonl``
+Runtime: about 50 minutes on the shared 2-core CPU under heavy load (load
+average about 10; measured 2026-11-27). Rows go to ``rows.jsonl``
 as they finish (a re-run skips them); ``summary.md`` holds the tables.
 """
 

@@ -16,9 +16,12 @@ Command (run by hand; not part of the tests)::
     python -m experiments.labelfree_study --out runs/labelfree
     python -m experiments.labelfree_study --out runs/labelfree --data wordnet=data/wordnet-nouns
 
-Runtime: about 40 minutes on a loaded 2-core CPU for both worlds, three
-presets and both C (k-means at C = 1000 for each split and its two halves
-dominates). Rows go to ``rows.jsonl`` as each (testbed, C, split) finishes; a
+Runtime: 70 minutes on the shared 2-core CPU under heavy load (load average
+about 10; measured 2026-11-27) for both worlds, three presets, both C and the
+WordNet nouns (the half splits alone: 25 minutes at load average 6);
+k-means at C = 1000 for each split and its two halves dominates. Result: no
+criterion is reliably better than the fixed lam = 0.5 (see
+:mod:`upt_jax.labelfree`). Rows go to ``rows.jsonl`` as each (testbed, C, split) finishes; a
 re-run skips finished ones. ``summary.md`` / ``summary.json`` hold the tables
 with the configuration.
 """

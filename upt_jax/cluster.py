@@ -74,6 +74,7 @@ import jax
 import jax.numpy as jnp
 
 from upt_jax import sphere
+from upt_jax.errors import UPTError
 
 __all__ = [
     "KMeansResult",
@@ -203,18 +204,18 @@ def _gram_ok(n: int) -> bool:
     return n * n <= _MAX_GRAM
 
 
-def _seed_greedy(key, x, xx, w, k, trials, gram=None):
+def _seed_greedy(u, x, xx, w, k, gram=None):
     """Greedy k-means++; returns (``[k]`` indices of the centres, ``[n]`` nearest centre of each point).
 
+    ``u [k, L]`` uniforms: row 0 draws the first centre by weight, row ``i``
+    the ``L`` candidates of centre ``i`` (``L = 1``: classic k-means++).
     Candidate distances come from the Gram matrix ``gram [n, n]`` when given
     (an ``[L, n]`` gather per step; one Gram matrix serves every restart),
-    else from an ``[L, d] x [d, n]`` product per step. Same draws, same
-    choices up to float rounding. ``trials = 1`` is classic k-means++.
+    else from an ``[L, d] x [d, n]`` product per step: same choices up to
+    float rounding.
     """
     n = x.shape[0]
     block = max(8, int(math.isqrt(n)))
-    # one draw of uniforms: row 0 picks the first centre by weight, row i the candidates of centre i
-    u = jax.random.uniform(key, (k, trials), dtype=x.dtype)
     first = _sample(w, w, u[0, :1], block)[0]
 
     def dists(cand):  # [L] -> [L, n] squared distances
@@ -269,19 +270,16 @@ def _seed_batched(key, x, xx, w, k, per_step):
     return idx
 
 
-def _seed(key, x, xx, w, k, *, seeding, n_trials, per_step, gram):
-    """Dispatch: (``[k]`` centre indices, ``[n]`` nearest centre or ``None``)."""
+def _seed_trials(k: int, seeding: str, n_trials: int | None, per_step: int) -> int:
+    """Candidates per centre of the uniform-driven seeding, or 0 for the batched (Gumbel) one."""
     if seeding not in SEEDINGS:
-        raise ValueError(f"k-means seeding must be one of {SEEDINGS}, got {seeding!r}")
+        raise UPTError(f"k-means seeding must be one of {SEEDINGS}, got {seeding!r}")
     if seeding == "greedy":
         trials = n_local_trials(k) if n_trials is None else int(n_trials)
         if trials < 1:
-            raise ValueError(f"k-means seeding: n_trials must be >= 1, got {n_trials}")
-        return _seed_greedy(key, x, xx, w, k, trials, gram)
-    per_step = max(1, min(int(per_step), max(k - 1, 1)))
-    if per_step == 1:
-        return _seed_greedy(key, x, xx, w, k, 1, gram)
-    return _seed_batched(key, x, xx, w, k, per_step), None
+            raise UPTError(f"k-means seeding: n_trials must be >= 1, got {n_trials}")
+        return trials
+    return 1 if max(1, min(int(per_step), max(k - 1, 1))) == 1 else 0
 
 
 def kmeans_plus_plus(
@@ -325,7 +323,11 @@ def kmeans_plus_plus(
     """
     w = jnp.asarray(weights, x.dtype)
     xx = jnp.sum(x * x, axis=-1)
-    idx, _ = _seed(key, x, xx, w, k, seeding=seeding, n_trials=n_trials, per_step=per_step, gram=gram)
+    trials = _seed_trials(k, seeding, n_trials, per_step)
+    if trials:
+        idx, _ = _seed_greedy(jax.random.uniform(key, (k, trials), dtype=x.dtype), x, xx, w, k, gram)
+    else:
+        idx = _seed_batched(key, x, xx, w, k, min(int(per_step), k - 1))
     return x[idx]
 
 
@@ -335,23 +337,28 @@ def kmeans_plus_plus(
 def _relocate(x, w, a, c, sums, sizes):
     """scikit-learn's empty-cluster rule on the cluster sums (before dividing).
 
-    The e-th empty cluster (in index order) takes the e-th farthest point
-    from its current centre (points of weight 0 excluded); that point leaves
-    its old cluster's sum and size.
+    The empty clusters, in index order, take the points farthest from their
+    current centre, farthest first (points of weight 0 excluded); each such
+    point leaves its old cluster's sum and size. A loop over the empty
+    clusters (usually none or a few).
     """
-    n, k = x.shape[0], c.shape[0]
-    m = min(n, k)
     d2 = jnp.where(w > 0, jnp.sum((x - c[a]) ** 2, axis=-1), -jnp.inf)
-    far_d, far = jax.lax.top_k(d2, m)  # descending
-    empty = sizes <= 0
-    rank = jnp.clip(jnp.cumsum(empty) - 1, 0, m - 1)
-    j = far[rank]
-    ok = empty & (far_d[rank] > -jnp.inf)
-    wj = jnp.where(ok, w[j], 0.0)
-    xj = wj[:, None] * x[j]
-    sums = sums - jax.ops.segment_sum(xj, a[j], num_segments=k)
-    sizes = sizes - jax.ops.segment_sum(wj, a[j], num_segments=k)
-    return jnp.where(ok[:, None], xj, sums), jnp.where(ok, wj, sizes)
+
+    def cond(state):
+        d2, _, _, empty = state
+        return jnp.any(empty) & (jnp.max(d2) > -jnp.inf)
+
+    def body(state):
+        d2, sums, sizes, empty = state
+        e = jnp.argmax(empty)  # the first empty cluster left
+        j = jnp.argmax(d2)  # the farthest point left
+        wj, xj, old = w[j], w[j] * x[j], a[j]
+        sums = sums.at[old].add(-xj).at[e].set(xj)
+        sizes = sizes.at[old].add(-wj).at[e].set(wj)
+        return d2.at[j].set(-jnp.inf), sums, sizes, empty.at[e].set(False)
+
+    _, sums, sizes, _ = jax.lax.while_loop(cond, body, (d2, sums, sizes, sizes <= 0))
+    return sums, sizes
 
 
 def _update(x, w, a, c, spherical):
@@ -391,9 +398,10 @@ def _lloyd_bounded(x, xx, w, init, a0, *, spherical, max_iter, tol, margin):
     """Lloyd from ``init`` with Elkan-style bounds; (centres, assign, sizes, inertia, iters, converged).
 
     State: ``ub [n, k]`` and ``drift [k]``: ``ub - drift`` bounds the distance
-    of every point to every centre from below. When the centres move by
-    ``delta [k]``, ``drift += delta`` (so the ``[n, k]`` matrix is only read,
-    never rewritten, in a step). A point whose exact distance ``u`` to its
+    of every point to every other centre from below (``+inf`` in the column
+    of the point's own centre). When the centres move by ``delta [k]``,
+    ``drift += delta`` (so the ``[n, k]`` matrix is only read, never
+    rewritten, in a step). A point whose exact distance ``u`` to its
     own centre is below every other bound keeps its centre; the others are
     gathered (fixed-size row buffers chosen with ``lax.switch``) and get exact
     distance rows, which also refresh their bounds. ``a0`` (``[n]`` or
@@ -405,17 +413,20 @@ def _lloyd_bounded(x, xx, w, init, a0, *, spherical, max_iter, tol, margin):
     sizes_m = _lloyd_buffers(n)
     cols = jnp.arange(k)[None, :]
 
+    def rows(dist, drift):
+        # a point's own centre gets +inf: the step's bound test is then a plain row minimum
+        own = jnp.argmin(dist, axis=-1).astype(jnp.int32)
+        return own, jnp.where(cols == own[:, None], jnp.inf, dist + drift[None, :])
+
     def full(c, a, ub, drift, need):
-        dist = jnp.sqrt(_sq_dists(x, xx, c))
-        return jnp.argmin(dist, axis=-1).astype(jnp.int32), dist + drift[None, :]
+        return rows(jnp.sqrt(_sq_dists(x, xx, c)), drift)
 
     def partial(m):
         def run(c, a, ub, drift, need):
             idx = jnp.nonzero(need, size=m, fill_value=n)[0]
             xs = jnp.take(x, idx, axis=0, mode="clip")
-            dist = jnp.sqrt(_sq_dists(xs, jnp.take(xx, idx, mode="clip"), c))
-            a_s = jnp.argmin(dist, axis=-1).astype(jnp.int32)
-            return a.at[idx].set(a_s, mode="drop"), ub.at[idx].set(dist + drift[None, :], mode="drop")
+            a_s, ub_s = rows(jnp.sqrt(_sq_dists(xs, jnp.take(xx, idx, mode="clip"), c)), drift)
+            return a.at[idx].set(a_s, mode="drop"), ub.at[idx].set(ub_s, mode="drop")
 
         return run
 
@@ -424,7 +435,7 @@ def _lloyd_bounded(x, xx, w, init, a0, *, spherical, max_iter, tol, margin):
 
     def assign(c, a, ub, drift):
         u = jnp.sqrt(jnp.sum((x - c[a]) ** 2, axis=-1))
-        other = jnp.min(jnp.where(cols == a[:, None], jnp.inf, ub - drift[None, :]), axis=-1)
+        other = jnp.min(ub - drift[None, :], axis=-1)  # own column holds +inf
         need = jnp.logical_and(other < u + margin, w > 0)
         count = jnp.sum(need).astype(jnp.int32)
         which = jnp.sum(count > bounds).astype(jnp.int32) if sizes_m else jnp.int32(0)
@@ -517,7 +528,8 @@ def kmeans(
     Args:
       x: ``[n, d]`` points (normalise them first for UPT).
       k: number of clusters (static), ``1 <= k <= n``.
-      key: PRNG key; restart ``r`` seeds with ``fold_in(key, r)``.
+      key: PRNG key of the seeding (one draw of uniforms ``[n_init, k, L]``
+        for all restarts; unused with ``init``).
       weights: optional ``[n]`` point weights; 0 masks a point out.
       n_init: restarts (static).
       max_iter: Lloyd iteration cap (static; scikit-learn's 300).
@@ -549,13 +561,13 @@ def kmeans(
     """
     n, d = x.shape
     if not 1 <= k <= n:
-        raise ValueError(f"kmeans: need 1 <= k <= n, got k={k} for x of shape {tuple(x.shape)}")
+        raise UPTError(f"kmeans: need 1 <= k <= n, got k={k} for x of shape {list(x.shape)}; use fewer clusters")
     if restarts not in ("auto", "sequential", "parallel"):
-        raise ValueError(f"kmeans: restarts must be 'auto', 'sequential' or 'parallel', got {restarts!r}")
+        raise UPTError(f"kmeans: restarts must be 'auto', 'sequential' or 'parallel', got {restarts!r}")
     if seeding not in SEEDINGS:
-        raise ValueError(f"kmeans: seeding must be one of {SEEDINGS}, got {seeding!r}")
+        raise UPTError(f"kmeans: seeding must be one of {SEEDINGS}, got {seeding!r}")
     if int(n_init) < 1 or int(max_iter) < 1:
-        raise ValueError(f"kmeans: n_init and max_iter must be >= 1, got n_init={n_init}, max_iter={max_iter}")
+        raise UPTError(f"kmeans: n_init and max_iter must be >= 1, got n_init={n_init}, max_iter={max_iter}")
     if restarts == "auto":
         restarts = "sequential" if jax.default_backend() == "cpu" else "parallel"
     per_step = _auto_per_step(k) if seeding_per_step is None else int(seeding_per_step)
@@ -574,16 +586,20 @@ def kmeans(
         if init.ndim == 2:
             init = init[None]
         if init.ndim != 3 or init.shape[1:] != (k, d):
-            raise ValueError(f"kmeans: init must be [k, d] = [{k}, {d}] or [n_init, {k}, {d}], got {list(init.shape)}")
+            raise UPTError(f"kmeans: init must be [k, d] = [{k}, {d}] or [n_init, {k}, {d}], got {list(init.shape)}")
         starts = sphere.normalize(init) if spherical else init
         owns = None
     else:
-        keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(n_init))
-        # all restarts seed together (vmapped); greedy seeding reads one shared Gram matrix
-        gram = jnp.matmul(x, x.T, precision=_HI) if seeding == "greedy" and _gram_ok(n) else None
-        idx, owns = jax.vmap(
-            lambda kr: _seed(kr, x, xx, w, k, seeding=seeding, n_trials=n_trials, per_step=per_step, gram=gram)
-        )(keys)
+        trials = _seed_trials(k, seeding, n_trials, per_step)
+        if trials:
+            # all restarts seed together (vmapped) from one draw of uniforms; one shared Gram matrix
+            gram = jnp.matmul(x, x.T, precision=_HI) if trials > 1 and _gram_ok(n) else None
+            u = jax.random.uniform(key, (n_init, k, trials), dtype=x.dtype)
+            idx, owns = jax.vmap(lambda ur: _seed_greedy(ur, x, xx, w, k, gram))(u)
+        else:
+            keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(n_init))
+            idx = jax.vmap(lambda kr: _seed_batched(kr, x, xx, w, k, min(per_step, k - 1)))(keys)
+            owns = None
         starts = x[idx]
 
     def lloyd(args, iters):

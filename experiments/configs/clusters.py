@@ -24,6 +24,8 @@ C = K is the worst and at lam 0.5 already past its optimum.
 
 from upt_jax.sweep import Study
 
+__all__ = ["get_config", "sweep", "EXPECTED"]
+
 EXPECTED = {0.5: {"K": 41.33, 250: 46.65, 500: 49.15, 1000: 51.44, 2000: 53.85, "N": 57.72}}
 
 

@@ -21,6 +21,8 @@ vs ~67).
 
 from upt_jax.sweep import Study
 
+__all__ = ["get_config", "sweep", "EXPECTED"]
+
 EXPECTED = {"cosine": {0.5: 51.46}, "geodesic": {0.5: 51.52}}
 
 

@@ -4,22 +4,23 @@ Paper ablation: how far to move each prototype along the geodesic toward its
 transport target (lam = 0 is the baseline, 1 the target itself). UCF-101-like
 default world (seed 0), Brattoli's 10 random half-class splits (50 classes
 each) plus all 101 classes, C = 1000 (k-means, 10 restarts, per split),
-Sinkhorn epsilon 1e-2: 11 splits x 11 lams = 121 rows, each a full UPT run
-with its own transport.
+Sinkhorn epsilon 1e-2: 11 splits x 11 lams = 121 rows from 11 transports
+(one per split; the geodesic update and the evaluation are vmapped over lam).
 
 Command::
 
     upt sweep experiments/configs/lam.py --out runs/lam
     # or: python -m upt_jax.sweep experiments/configs/lam.py --out runs/lam
 
-Expected runtime (idle 2-core CPU, jax 0.10.2, fresh process, no compile
-cache; measured 2026-11-27): 100 s wall for the 121 rows = 1.21 rows/s:
-k-means 66 s (11 splits x C = 1000 x 10 restarts), the 121 transports +
-evaluations 25 s in one compiled batch (compilation included). With the
-k-means cache (``--cache runs/cache``) a re-run with new lams costs only the
-rows. One ``upt classify --official`` process on the exported UCF-101 world
-(C = 1000, Sinkhorn) takes 22.2 s (17.8 s with a warm compilation cache), so
-121 separate processes would take ~45 min.
+Runtime (2-core CPU, jax 0.10.2, fresh process, no compile cache, measured
+2026-11-27 while other jobs kept the load at 5-7, so an idle machine is
+faster): 210 s wall with an empty k-means cache, of which k-means 169 s
+(11 splits x C = 1000 x 10 restarts), world generation 19 s, compilation
+10 s and the 121 rows 7.5 s; 22 s once the k-means centres and the world are
+in the cache that every study shares (``~/.cache/upt_jax/centres``). The
+previous runner (one transport per row) took 238 s on the same machine
+minutes earlier (k-means 162 s, rows 56 s) and 87 s on the idle machine
+(k-means 55 s, rows 24 s).
 
 Expected headline numbers (UCF-101-like default world, seed 0): 10 half
 splits, top-1 mean +- std: lam 0 (baseline) 40.6 +- 3.4 with 6.6 classes never
@@ -29,6 +30,8 @@ predicted; lam 0.5 51.4 +- 2.1 (best) with 0.3 never predicted; lam 1.0
 """
 
 from upt_jax.sweep import Study
+
+__all__ = ["get_config", "sweep", "EXPECTED"]
 
 EXPECTED = {"half": {0.0: 40.59, 0.4: 51.23, 0.5: 51.44, 1.0: 36.89}, "all": {0.0: 31.22, 0.4: 39.03, 1.0: 21.39}}
 

@@ -20,6 +20,8 @@ splits, top-1 mean +- std): uniform lam 0.25 / 0.5 / 0.75: 48.6 +- 3.0 /
 
 from upt_jax.sweep import Study
 
+__all__ = ["get_config", "sweep", "EXPECTED"]
+
 EXPECTED = {"uniform": {0.25: 48.56, 0.5: 51.44, 0.75: 46.47}, "cluster_size": {0.25: 49.54, 0.5: 54.04, 0.75: 49.41}}
 
 

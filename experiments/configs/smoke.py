@@ -17,6 +17,8 @@ predicted classes ~10 -> ~0.5 (2 splits; numbers move with the world code).
 
 from upt_jax.sweep import Study
 
+__all__ = ["get_config", "sweep", "EXPECTED"]
+
 EXPECTED = {"seconds": 30, "rows": 4}
 
 

@@ -28,6 +28,8 @@ session's world): EMD 51.2 +- 2.1; Sinkhorn 1e-3 51.3, 3e-3 51.4, 1e-2
 
 from upt_jax.sweep import Study
 
+__all__ = ["get_config", "sweep", "EXPECTED"]
+
 EXPECTED = {"emd": 51.21, 1e-3: 51.32, 1e-2: 51.39, 1e-1: 52.32}
 
 

@@ -20,6 +20,8 @@ t = 3 53.4 +- 1.9; t = 10 54.6 +- 1.6 (best); t = 30 53.1 +- 2.1; t = 100
 
 from upt_jax.sweep import Study
 
+__all__ = ["get_config", "sweep", "EXPECTED"]
+
 EXPECTED = {0: 51.46, 1: 49.13, 3: 53.35, 10: 54.55, 30: 53.07, 100: 51.95}
 
 

@@ -449,6 +449,9 @@ def _run_unit(state: _State, unit: Unit, task, env: dict, all_rows: list, max_ch
     if clustered:  # k-means of every split of the unit first (progress shows it)
         for m, ei in enumerate(unit.members):
             _centres_for(state, plan.entries[ei], unit.config, sorted({j.split for j in unit.jobs if j.member == m}))
+    if state.bar is not None:
+        eps_text = "" if unit.epsilon is None else f", eps {unit.epsilon:g}"
+        state.bar.set_postfix_str(f"{len(unit.jobs)} transports: {unit.label}{eps_text}")
     config_dict = unit.config.as_dict()
     env_fields = {k: v for k, v in env.items() if k != "time"}
     for start in range(0, len(unit.jobs), size):
