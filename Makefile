@@ -35,7 +35,7 @@ test-x64: install
 	JAX_ENABLE_X64=1 $(PY) -m pytest -q -n 2 --dist loadfile tests
 
 smoke: install
-	$(VENV)/bin/upt sweep experiments/configs/smoke.py --out runs/smoke
+	$(VENV)/bin/upt sweep experiments/configs/smoke.py --out runs/smoke --check
 
 lint: install
 	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check upt_jax experiments tests benchmarks scripts

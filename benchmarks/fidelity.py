@@ -78,6 +78,8 @@ def run_reference_seed(data: str, seed: int, *, clusters: int, lam: float) -> di
     return {
         "side": "reference",
         "seed": seed,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "load_after": os.getloadavg()[0],
         "top1": out["top1"][float(lam)],
         "baseline_top1": out["baseline_top1"],
         "inertia": out["kmeans"].get("inertia"),
@@ -113,6 +115,7 @@ def run_ours_seed(data: str, seed: int, *, clusters: int, lam: float) -> dict:
     return {
         "side": "ours",
         "seed": seed,
+        "load_after": os.getloadavg()[0],
         "top1": float(res["top1"]),
         "baseline_top1": float(res["baseline"]["top1"]),
         "inertia": float(centres.inertia),
@@ -166,6 +169,7 @@ def _markdown(rows: list[dict], summ: dict, meta: dict) -> str:
         f"C = {meta['clusters']}, lam = {meta['lam']} (the example's `-l {1 - meta['lam']:g}`), EMD, "
         "the example code's Frechet rule.",
         f"Machine: {meta['machine']}; load average at the end {meta['load']}.",
+        *[f"Note: {n}" for n in meta.get("notes", [])],
         "",
         "Commands per seed s:",
         "",
@@ -218,6 +222,7 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "fidelity"),
                     help="output path without extension (default benchmarks/results/fidelity)")
     ap.add_argument("--fresh", action="store_true", help="ignore rows already in <out>.json")
+    ap.add_argument("--note", default=None, help="a line about the conditions (load, threads), kept in the results")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     from tqdm import tqdm
@@ -225,12 +230,16 @@ def main(argv=None):
     seeds = parse_seeds(args.seeds)
     path = args.out + ".json"
     rows = []
+    notes = []
     if os.path.exists(path) and not args.fresh:
         with open(path) as f:
-            rows = json.load(f).get("rows", [])
+            old = json.load(f)
+        rows = old.get("rows", [])
+        notes = old.get("meta", {}).get("notes", [])
     protos, videos, _ = _load(args.data)
     meta = {"data": args.data, "n_videos": int(videos.shape[0]), "n_classes": int(protos.shape[0]),
-            "dim": int(videos.shape[1]), "clusters": args.clusters, "lam": args.lam, "machine": _machine()}
+            "dim": int(videos.shape[1]), "clusters": args.clusters, "lam": args.lam, "machine": _machine(),
+            "notes": notes + ([args.note] if args.note else [])}
     sides = ["reference", "ours"] if args.side == "both" else [args.side]
     todo = [(side, s) for s in seeds for side in sides
             if not any(r["side"] == side and r["seed"] == s for r in rows)]

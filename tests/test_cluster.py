@@ -230,14 +230,15 @@ def test_seeding_variants():
         return np.sum(np.asarray(w) * np.min(((xn[:, None] - c[None]) ** 2).sum(-1), axis=1))
 
     assert cluster.n_local_trials(30) == 5 and cluster.n_local_trials(1000) == 8 and cluster.n_local_trials(1) == 2
-    assert np.mean([pot(c) for c in greedy]) < 0.97 * np.mean([pot(c) for c in plain])  # about 6% lower here
+    assert np.mean([pot(c) for c in greedy]) < 0.95 * np.mean([pot(c) for c in plain])  # 10% lower here
 
 
 # ----------------------------------------------------------------------------- end to end
 
 
 def test_inertia_matches_sklearn():
-    # many small clusters (n / k ~ 13 as in UPT's C = 1000): plain k-means++ without relocation is ~5% worse here
+    # many small clusters (n / k ~ 13 as at C = 1000): the previous k-means (classic k-means++ drawing 2 centres
+    # per round, no relocation of empty clusters) was 5.5% worse than scikit-learn here
     rng = np.random.default_rng(0)
     x = 0.7 * rng.normal(size=(2000, 32)) + rng.normal(size=(150, 32))[rng.integers(0, 150, 2000)]
     x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)

@@ -109,9 +109,12 @@ def test_box_scores_match_loops_with_ties():
     ps = rng.random((t, p))
     protos = rng.normal(size=(a, 8))
     oprotos = rng.normal(size=(o, 8))
-    idx, w, dense = S.object_weights(jnp.asarray(protos, jnp.float32), jnp.asarray(oprotos, jnp.float32), 2)
-    f = jax.jit(lambda *xs: S.box_scores(xs[0], S.pair_terms(*xs[1:8], 20.0), xs[8]))
-    got = f(ps, pb, pm, ob, ol, os_, om, priors, dense)
+    idx, w, dense = jax.jit(S.object_weights, static_argnums=2)(jnp.asarray(protos, jnp.float32), jnp.asarray(oprotos, jnp.float32), 2)
+    f = lambda *xs: S.box_scores(xs[0], S.pair_terms(*xs[1:8], 20.0), xs[8])  # noqa: E731
+    got = jax.jit(f)(ps, pb, pm, ob, ol, os_, om, priors, dense)
+    f32 = [np.asarray(v, np.float32) if v.dtype == np.float64 else v for v in (ps, pb, pm, ob, ol, os_, om, priors)]
+    eager = f(*f32, dense)  # jit = no-jit (op by op, float32 as under jit)
+    np.testing.assert_allclose(np.asarray(eager), np.asarray(got), rtol=1e-6, atol=1e-6)
     for ti in range(t):
         ref = ps[ti][:, None] + np_pair_g(pb[ti], pm[ti], ob[ti], ol[ti], os_[ti], om[ti], priors, 20.0,
                                           np.asarray(idx), np.asarray(w, np.float64))

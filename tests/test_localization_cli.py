@@ -18,7 +18,7 @@ def test_export_validate_localize(tmp_path, capsys):
     d = tmp_path / "world"
     assert main(["--no-compile-cache", "export", *WORLD, "--out", str(d)]) == 0
     assert "wrote localization folder" in capsys.readouterr().out
-    assert main(["validate", str(d)]) == 0
+    assert main(["--no-compile-cache", "validate", str(d)]) == 0
     assert capsys.readouterr().out.startswith("OK: localization, 10 actions, 80 objects, 6 videos")
     out = tmp_path / "res.json"
     assert main(["--no-compile-cache", "localize", "--data", str(d), "--json", str(out), "--out", str(tmp_path / "t"),
@@ -36,8 +36,17 @@ def test_export_validate_localize(tmp_path, capsys):
     v = meta["videos"][0]
     z = np.load(tmp_path / "t" / "tubes" / (v["name"] + ".npz"))
     assert z["boxes"].shape[:2] == (10, 2) and z["boxes"].shape[-1] == 5 and z["scores"].shape == (10, 2)
-    assert main(["localize", "--data", str(tmp_path), "--json", str(out)]) == 2
+    assert res["diagnostics"]["converged"] and res["diagnostics"]["n_classes"] == 10  # summarize_diagnostics names
+    assert {"transport_iterations", "frechet_not_converged_classes", "empty_row_classes", "objects_with_mass"} <= set(res["diagnostics"])
+    assert main(["--no-compile-cache", "localize", "--data", str(tmp_path), "--json", str(out)]) == 2
     assert "not a localization folder" in capsys.readouterr().err
+    # an unreachable tolerance (traced: the same compiled program) stops Sinkhorn at its cap: one warning
+    # line naming it; --strict makes it exit 3
+    capped = ["--no-compile-cache", "localize", "--data", str(d), "--tubes", "2", "--threshold", "1e-12", "--json", str(out)]
+    assert main(capped) == 0
+    assert "upt localize: warning: UPT did not converge: transport stopped after 2000 Sinkhorn iterations" in capsys.readouterr().err
+    assert json.loads(out.read_text())["diagnostics"]["transport_converged"] is False
+    assert main(capped + ["--strict"]) == 3
 
 
 def test_run_task_localization(tmp_path, capsys):
@@ -50,7 +59,7 @@ def test_run_task_localization(tmp_path, capsys):
     assert set(res["rows"]) == {"actor", "objects", "objects+upt"}
     assert os.path.getsize(out / "map_vs_iou.png") > 1000 and os.path.getsize(out / "tubes_example.png") > 1000
     assert res["rows"]["objects"]["map_mean"] > res["rows"]["actor"]["map_mean"]  # clean world: objects help
-    assert main(["run", "--world", "jhmdb"]) == 2
+    assert main(["--no-compile-cache", "run", "--world", "jhmdb"]) == 2
     assert "add --task localization" in capsys.readouterr().err
 
 
@@ -58,10 +67,10 @@ def test_import_detections_then_localize(tmp_path, capsys):
     names, gt = write_iccv(tmp_path / "dets")
     (tmp_path / "videos.txt").write_text("\n".join(names) + "\n")
     d = tmp_path / "imported"
-    assert main(["import-detections", "--detections", str(tmp_path / "dets"), "--dataset", "ucf-sports", "--videos",
+    assert main(["--no-compile-cache", "import-detections", "--detections", str(tmp_path / "dets"), "--dataset", "ucf-sports", "--videos",
                  str(tmp_path / "videos.txt"), "--gt", str(gt), "--out", str(d)]) == 0
     assert "2 videos (1 with ground truth)" in capsys.readouterr().out
-    assert main(["validate", str(d)]) == 0
+    assert main(["--no-compile-cache", "validate", str(d)]) == 0
     capsys.readouterr()
     out = tmp_path / "r.json"
     assert main(["--no-compile-cache", "localize", "--data", str(d), "--object-transport", "none", "--tubes", "1",

@@ -55,7 +55,7 @@ def test_ground_truth_rows_with_negative_coordinates_are_unannotated():
 def test_validate_lists_every_problem(small, tmp_path, capsys):
     d = tmp_path / "w"
     D.save_localization(small, d)
-    assert main(["validate", str(d)]) == 0
+    assert main(["--no-compile-cache", "validate", str(d)]) == 0
     assert capsys.readouterr().out.startswith("OK: localization, 21 actions, 80 objects, 5 videos")
     v0, v1 = small.videos[0].name, small.videos[1].name
     f0 = d / "videos" / (v0 + ".npz")
@@ -76,7 +76,7 @@ def test_validate_lists_every_problem(small, tmp_path, capsys):
     meta = json.loads((d / "meta.json").read_text())
     meta["videos"][2]["label"] = 21
     (d / "meta.json").write_text(json.dumps(meta))
-    assert main(["validate", str(d)]) == 1
+    assert main(["--no-compile-cache", "validate", str(d)]) == 1
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].endswith("(localization): 7 problems")
     body = "\n".join(lines[1:])
@@ -91,7 +91,7 @@ def test_validate_lists_every_problem(small, tmp_path, capsys):
     with pytest.raises(DataError, match="7 problems"):
         D.load_localization(d)
     os.remove(f1)
-    assert main(["validate", str(d)]) == 1
+    assert main(["--no-compile-cache", "validate", str(d)]) == 1
     assert f"videos/{v1}.npz: missing file" in capsys.readouterr().out
 
 

@@ -39,28 +39,43 @@ def voc_ap(tp_sorted, n_gt):
     return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
 
 
+N_DETS = 30  # one padded list length for the jitted AP: one compilation
+AP = jax.jit(E.average_precision)
+
+
+def padded(scores, tp, valid=None):
+    """Detections padded to N_DETS with invalid entries (they must change nothing)."""
+    n = len(scores)
+    s = np.zeros(N_DETS, np.float32)
+    s[:n] = scores
+    s[n:] = 9.0  # high scores: first in line if they were not ignored
+    t = np.zeros(N_DETS, bool)
+    t[:n] = tp
+    v = np.zeros(N_DETS, bool)
+    v[:n] = True if valid is None else valid
+    return s, t, v
+
+
 def test_ap_by_hand_with_a_missed_ground_truth():
     # 3 ground-truth tubes, detections TP (0.9), FP (0.8), TP (0.7): one ground truth is never found
-    ap = E.average_precision(jnp.array([0.7, 0.9, 0.8]), jnp.array([True, True, False]), jnp.ones(3, bool), 3)
+    ap = E.average_precision(jnp.array([0.7, 0.9, 0.8]), jnp.array([True, True, False]), jnp.ones(3, bool), 3)  # no jit
     assert float(ap) == pytest.approx((1.0 + 2 / 3) / 3)
     assert voc_ap([1, 0, 1], 3) == pytest.approx((1.0 + 2 / 3) / 3)
-    # invalid (padded) detections are ignored; no ground truth gives NaN
-    ap2 = E.average_precision(jnp.array([0.7, 0.9, 0.8, 5.0]), jnp.array([True, True, False, False]),
-                              jnp.array([True, True, True, False]), 3)
-    assert float(ap2) == pytest.approx(float(ap))
-    assert np.isnan(float(E.average_precision(jnp.array([0.5]), jnp.array([False]), jnp.ones(1, bool), 0)))
+    # invalid (padded) detections are ignored, with jit too; no ground truth gives NaN
+    assert float(AP(*padded([0.7, 0.9, 0.8, 5.0], [True, True, False, True], [True, True, True, False]), 3)) == (
+        pytest.approx(float(ap)))
+    assert np.isnan(float(AP(*padded([0.5], [False]), 0)))
 
 
 def test_ap_random_against_voc_formula():
     rng = np.random.default_rng(0)
     for _ in range(5):
-        n = 30
+        n = N_DETS
         s = rng.random(n).round(2)  # ties: the original order decides
         tp = rng.random(n) < 0.4
         n_gt = int(tp.sum()) + 3
         order = np.argsort(-s, kind="stable")
-        assert float(E.average_precision(jnp.asarray(s), jnp.asarray(tp), jnp.ones(n, bool), n_gt)) == pytest.approx(
-            voc_ap(tp[order], n_gt), abs=1e-6)
+        assert float(AP(s.astype(np.float32), tp, np.ones(n, bool), n_gt)) == pytest.approx(voc_ap(tp[order], n_gt), abs=1e-6)
 
 
 def np_video_map(scores, overlaps, gt_valid, labels, thresholds):

@@ -59,13 +59,21 @@ def np_k_tubes(boxes, mask, scores, w, k):
     return out
 
 
+# One box-array shape (T, P) = (5, 3) and one jitted function per linking
+# function for every test, so compilations are shared (tests stay fast).
+T, P = 5, 3
+VITERBI = jax.jit(L.viterbi)
+K_TUBES = jax.jit(L.k_tubes, static_argnums=3)
+LINKS = jax.jit(L.frame_links)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_viterbi_equals_brute_force(seed):
     rng = np.random.default_rng(seed)
-    boxes, mask, scores = random_case(rng, empty=(2,) if seed % 2 else (0, 3))
-    links = L.frame_links(boxes, mask)
+    boxes, mask, scores = random_case(rng, t=T, p=P, empty=(2,) if seed % 2 else (0, 3))
+    links = LINKS(boxes, mask)
     for w in (0.0, 1.0, 3.0):
-        path, obj = jax.jit(L.viterbi)(scores, links, w)
+        path, obj = VITERBI(scores, links, w)
         ref_path, ref = brute_force(boxes, mask, scores, w)
         np.testing.assert_array_equal(np.asarray(path), ref_path)
         assert float(obj) == pytest.approx(ref, abs=1e-5)
@@ -73,9 +81,8 @@ def test_viterbi_equals_brute_force(seed):
 
 def test_k_tubes_zero_used_boxes_and_mean_original_scores():
     rng = np.random.default_rng(7)
-    boxes, mask, scores = random_case(rng, t=4, p=3, empty=(1,))
-    links = L.frame_links(boxes, mask)
-    tubes = jax.jit(L.k_tubes, static_argnums=3)(scores, links, 1.0, 4)
+    boxes, mask, scores = random_case(rng, t=T, p=P, empty=(1,))
+    tubes = K_TUBES(scores, LINKS(boxes, mask), 1.0, 4)
     ref = np_k_tubes(boxes, mask, scores, 1.0, 4)
     for k, (path, mean, obj) in enumerate(ref):
         np.testing.assert_array_equal(np.asarray(tubes.boxes[k]), path)
@@ -84,23 +91,26 @@ def test_k_tubes_zero_used_boxes_and_mean_original_scores():
 
 
 def test_no_person_box_gives_no_tube():
-    boxes = np.zeros((3, 2, 4), np.float32)
-    tubes = L.k_tubes(np.zeros((3, 2), np.float32), L.frame_links(boxes, np.zeros((3, 2), bool)), 1.0, 2)
+    boxes = np.zeros((T, P, 4), np.float32)
+    tubes = K_TUBES(np.zeros((T, P), np.float32), LINKS(boxes, np.zeros((T, P), bool)), 1.0, 4)
     assert np.all(np.asarray(tubes.boxes) == -1) and np.all(np.isneginf(np.asarray(tubes.scores)))
 
 
 def test_jit_equals_nojit_and_vmap_equals_loop():
     rng = np.random.default_rng(11)
-    boxes, mask, _ = random_case(rng, t=6, p=4, empty=(3,))
-    links = L.frame_links(boxes, mask)
-    scores = rng.normal(size=(5, 6, 4)).astype(np.float32)  # 5 actions
-    f = lambda s: L.k_tubes(s, links, 0.7, 3)  # noqa: E731
-    batched = jax.jit(jax.vmap(f))(jnp.asarray(scores))
+    boxes, mask, _ = random_case(rng, t=T, p=P, empty=(3,))
+    eager_links = L.frame_links(boxes, mask)  # no jit
+    links = LINKS(boxes, mask)
+    for a, b in zip(eager_links, links):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+    scores = rng.normal(size=(5, T, P)).astype(np.float32)  # 5 actions
+    batched = jax.jit(jax.vmap(lambda s: L.k_tubes(s, links, 0.7, 4)))(jnp.asarray(scores))
     for a in range(5):
-        loop = f(jnp.asarray(scores[a]))
-        jitted = jax.jit(f)(jnp.asarray(scores[a]))
-        np.testing.assert_array_equal(np.asarray(batched.boxes[a]), np.asarray(loop.boxes))
-        np.testing.assert_array_equal(np.asarray(loop.boxes), np.asarray(jitted.boxes))
-        for x, y, z in zip(batched[1:], loop[1:], jitted[1:]):  # float sums: fusion may change the last bit
-            np.testing.assert_allclose(np.asarray(x[a]), np.asarray(y), rtol=1e-6)
-            np.testing.assert_allclose(np.asarray(y), np.asarray(z), rtol=1e-6)
+        jitted = K_TUBES(scores[a], links, 0.7, 4)
+        np.testing.assert_array_equal(np.asarray(batched.boxes[a]), np.asarray(jitted.boxes))
+        for x, z in zip(batched[1:], jitted[1:]):  # float sums: fusion may change the last bit
+            np.testing.assert_allclose(np.asarray(x[a]), np.asarray(z), rtol=1e-6)
+    loop = L.k_tubes(jnp.asarray(scores[0]), eager_links, 0.7, 4)  # no jit (op by op: once)
+    np.testing.assert_array_equal(np.asarray(loop.boxes), np.asarray(batched.boxes[0]))
+    for y, x in zip(loop[1:], batched[1:]):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x[0]), rtol=1e-6)

@@ -1,6 +1,18 @@
 """The whole method (steps 1-6) against a NumPy loop implementation written
-here; lam = 0 equals the baseline exactly; jit = no-jit; vmap = loop; the
-robust facts of the simulated worlds."""
+here; the grid (vmapped hyper-parameters) equals a loop of single runs and
+the NumPy loops; lam = 0 equals the baseline exactly; the robust facts of the
+simulated worlds.
+
+Compilation dominates the cost of these tests, so every test shares a few
+compiled functions: ``LOC`` and ``GRID`` (one ``jax.jit`` object each), the
+config ``CFG`` and ONE padded input shape for both test worlds (the tiny
+``default`` world is padded to the shape of the ``clean`` UCF Sports world;
+padded videos are masked and change nothing). ``tests/test_sweep_localization.py``
+reuses them too.
+"""
+
+import functools
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -11,21 +23,52 @@ import pytest
 from tests.test_localization_boxes import np_pair_g
 from tests.test_localization_evaluate import np_video_map
 from upt_jax.errors import UPTError
-from upt_jax.localization import LocalizationConfig, LocalizationHyper, check_inputs, localize, make_localize
-from upt_jax.localization.pipeline import video_tubes
+from upt_jax.localization import LocalizationConfig, LocalizationHyper, check_inputs, localize
 from upt_jax.localization import data as D
 from upt_jax.localization import world as W
+from upt_jax.localization.pipeline import LocalizationGrid, localize_grid
 
 THR = (0.1, 0.3, 0.5, 0.8)
 CFG = LocalizationConfig(top_objects=2, tubes=3, thresholds=THR, solver="emd", video_batch=4)
 LOC = jax.jit(localize, static_argnames="config")  # one function object: compilations are shared between tests
+GRID = jax.jit(localize_grid, static_argnames="config")
+#: grid sizes (L, N, W, M) = (2, 3, 2, 2) shared by the grid tests and the sweep test (values differ, shapes do not)
+GRID_POINTS = dict(lam=(0.0, 0.5), top_objects=(0, 1, 2), iou_weight=(0.8, 2.0), max_dist=(30.0, 10.0))
+CLEAN_SPEC = "world:ucf-sports:clean:n_frames=12:max_persons=4:max_objects=6"
+
+
+def grid_of(lam, top_objects, iou_weight, max_dist, epsilon=1e-2) -> LocalizationGrid:
+    return LocalizationGrid(lam=np.asarray(lam, np.float32), top_objects=np.asarray(top_objects, np.int32),
+                            iou_weight=np.asarray(iou_weight, np.float32), max_dist=np.asarray(max_dist, np.float32),
+                            epsilon=np.float32(epsilon))
+
+
+@functools.lru_cache(maxsize=None)
+def worlds():
+    """``((tiny data, inputs), (clean data, inputs))`` with inputs of one shape.
+
+    tiny: 6 videos of the ``default`` UCF Sports world (small enough for the
+    NumPy loops); clean: all 47 videos of the ``clean`` world (the sweep test
+    generates it from ``CLEAN_SPEC``, so its inputs get this same shape).
+    """
+    clean = W.generate_world(W.make_world_config("ucf-sports", "clean", n_frames=12, max_persons=4, max_objects=6))
+    tiny = W.generate_world(W.make_world_config("ucf-sports", "default", n_videos=6, n_frames=9, max_persons=4,
+                                                max_objects=3, seed=1))
+    xc = D.to_inputs(clean)
+    v, t, p, _ = xc.person_boxes.shape
+    xt = D.to_inputs(tiny, n_videos=v, n_frames=t, max_persons=p, max_objects=xc.object_boxes.shape[2])
+    assert jax.tree_util.tree_map(np.shape, xt) == jax.tree_util.tree_map(np.shape, xc)
+    return (tiny, xt), (clean, xc)
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    cfg = W.make_world_config("ucf-sports", "default", n_videos=6, n_frames=9, max_persons=4, max_objects=6, seed=1)
-    data = W.generate_world(cfg)
-    return data, D.to_inputs(data)
+    return worlds()[0]
+
+
+@pytest.fixture(scope="module")
+def clean():
+    return worlds()[1]
 
 
 def np_iou(a, b):
@@ -146,6 +189,7 @@ def np_localize(data, top_n, lam, iou_w, max_dist, n_tubes, thresholds):
 @pytest.mark.parametrize("lam", [0.0, 0.5])
 def test_localize_equals_numpy_loops(tiny, lam):
     data, x = tiny
+    n_v = len(data.videos)  # the inputs are padded with masked videos
     r = LOC(x, CFG, LocalizationHyper(lam=lam, iou_weight=0.8, max_dist=30.0))
     ref = np_localize(data, 2, lam, 0.8, 30.0, 3, THR)
     np.testing.assert_allclose(np.asarray(r.object_mass), ref["mass"], rtol=1e-4, atol=1e-7)
@@ -155,7 +199,8 @@ def test_localize_equals_numpy_loops(tiny, lam):
     for i, v in enumerate(data.videos):
         np.testing.assert_array_equal(got_tubes[i, :, :, : v.n_frames], np.array(ref["tubes"][i]))
         assert np.all(got_tubes[i, :, :, v.n_frames:t_max] == -1)
-    np.testing.assert_allclose(np.asarray(r.tube_scores), ref["scores"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(r.tube_scores)[:n_v], ref["scores"], rtol=1e-5, atol=1e-5)
+    assert np.all(np.isneginf(np.asarray(r.tube_scores)[n_v:]))
     np.testing.assert_allclose(np.asarray(r.metrics.ap) / 100, ref["ap"], atol=1e-5)
     np.testing.assert_allclose(np.asarray(r.metrics.map) / 100, ref["map"], atol=1e-5)
     assert float(r.metrics.top1) == pytest.approx(ref["top1"])
@@ -174,41 +219,50 @@ def test_lam_zero_is_the_baseline_exactly(tiny):
     assert float(jnp.max(jnp.abs(moved.prototypes - zero.prototypes))) > 1e-3  # UPT moved the prototypes
 
 
-def test_jit_equals_nojit_and_vmap_equals_loop(tiny):
-    _, x = tiny
-    cfg = CFG.replace(object_transport="none")
-    ws = [0.0, 0.8, 2.0]
-    axes = LocalizationHyper(lam=None, iou_weight=0, max_dist=None, epsilon=None, threshold=None)
-    hp = LocalizationHyper(lam=0.0, iou_weight=jnp.asarray(ws, jnp.float32), max_dist=30.0)
-    batched = jax.jit(jax.vmap(make_localize(cfg), in_axes=(None, axes)))(x, hp)
-    for i, w in enumerate(ws):
-        one = LOC(x, cfg, hp._replace(iou_weight=w))
-        np.testing.assert_array_equal(np.asarray(one.tubes), np.asarray(batched.tubes[i]))
-        np.testing.assert_allclose(np.asarray(one.tube_scores), np.asarray(batched.tube_scores[i]), rtol=1e-6)
-        np.testing.assert_allclose(np.asarray(one.metrics.map), np.asarray(batched.metrics.map[i]), atol=1e-4)
-    # scoring + linking of one video, without and with jit
-    from upt_jax.localization import scoring
+def test_grid_equals_numpy_loops_and_single_runs(tiny):
+    """vmap = loop: every grid point equals localize() at that point (top-n = 2,
+    the config's) and the NumPy loops (every n, including the traced prefix n = 1
+    and the actor-only n = 0)."""
+    data, x = tiny
+    g = GRID(x, CFG, grid_of(**GRID_POINTS))
+    axes = [list(enumerate(GRID_POINTS[k])) for k in ("lam", "top_objects", "iou_weight", "max_dist")]
+    n_loops = 0
+    for (li, lam), (ni, n), (wi, w), (di, d) in itertools.product(*axes):
+        at = (li, ni, wi, di)
+        if n == CFG.top_objects:  # against a single run of localize (jit of one point)
+            r = LOC(x, CFG, LocalizationHyper(lam=lam, iou_weight=w, max_dist=d))
+            np.testing.assert_allclose(np.asarray(g.map[at]), np.asarray(r.metrics.map), atol=1e-4)
+            np.testing.assert_allclose(np.asarray(g.ap[at]), np.asarray(r.metrics.ap), atol=1e-4)
+            assert float(g.top1[at]) == pytest.approx(float(r.metrics.top1), rel=1e-6)
+            np.testing.assert_array_equal(np.asarray(g.object_indices[li]), np.asarray(r.object_indices))
+            np.testing.assert_allclose(np.asarray(g.prototypes[li]), np.asarray(r.prototypes), atol=1e-6)
+        if (wi, di) == (0, 0) or (lam, n) == (0.5, 1):  # against the NumPy loops (a subset: they are slow)
+            ref = np_localize(data, n, lam, w, d, 3, THR)
+            np.testing.assert_allclose(np.asarray(g.ap[at]) / 100, ref["ap"], atol=1e-5)
+            np.testing.assert_allclose(np.asarray(g.map[at]) / 100, ref["map"], atol=1e-5)
+            assert float(g.top1[at]) == pytest.approx(ref["top1"])
+            np.testing.assert_array_equal(np.asarray(g.object_indices[li, :, :n]), ref["objects"])
+            n_loops += 1
+    assert n_loops == 9
+    np.testing.assert_allclose(np.asarray(g.object_mass), ref["mass"], rtol=1e-4, atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(g.n_gt), np.bincount(data.labels, minlength=len(data.action_names)))
+    # one transport for the whole grid: the same targets for every lam; lam = 0 does not move the prototypes
+    d0, d1 = (jax.tree_util.tree_map(lambda a: np.asarray(a[i]), g.diagnostics) for i in (0, 1))
+    np.testing.assert_array_equal(d0.targets, d1.targets)
+    assert np.all(d0.moved_angle < 1e-6) and np.all(d1.moved_angle > 1e-3)
 
-    _, _, dense = scoring.object_weights(jnp.asarray(x.prototypes), jnp.asarray(x.object_prototypes), 2)
-    video = tuple(jnp.asarray(getattr(x, k)[1]) for k in ("person_boxes", "person_scores", "person_mask", "object_boxes",
-                                                          "object_labels", "object_scores", "object_mask"))
-    f = lambda v, w: video_tubes(v, dense, jnp.asarray(x.priors), CFG, w, 30.0)  # noqa: E731
-    eager, jitted = f(video, 0.8), jax.jit(f)(video, 0.8)
-    np.testing.assert_array_equal(np.asarray(eager[0]), np.asarray(jitted[0]))
-    np.testing.assert_allclose(np.asarray(eager[1]), np.asarray(jitted[1]), rtol=1e-6)
-    np.testing.assert_array_equal(np.asarray(jitted[0]), np.asarray(batched.tubes[1][1]))
 
-
-def test_objects_help_over_actor_only_in_clean():
-    data = W.generate_world(W.make_world_config("ucf-sports", "clean", n_frames=12))
-    x = D.to_inputs(data)
-    cfg = LocalizationConfig(object_transport="none", tubes=2)
-    objs = LOC(x, cfg, LocalizationHyper())
-    actor = LOC(x, cfg.replace(top_objects=0), LocalizationHyper())
-    assert float(jnp.mean(objs.metrics.map)) > float(jnp.mean(actor.metrics.map)) + 5.0
-    assert float(objs.metrics.top1) > float(actor.metrics.top1)
-    # actor-only scores are the same for every action: every video is predicted as action 0
-    assert np.all(np.asarray(actor.metrics.predictions) == 0)
+def test_objects_help_over_actor_only_in_clean(clean):
+    data, x = clean
+    # the grid sizes of GRID_POINTS: no new compilation
+    g = GRID(x, CFG, grid_of(lam=(0.0, 0.5), top_objects=(0, 1, 2), iou_weight=(1.0, 2.0), max_dist=(25.0, 50.0)))
+    m = np.asarray(g.map)
+    actor, objs = m[0, 0, 0, 0], m[0, 2, 0, 0]
+    assert objs.mean() > actor.mean() + 5.0
+    assert float(g.top1[0, 2, 0, 0]) > float(g.top1[0, 0, 0, 0])
+    # actor-only scores are the same for every action: every video is predicted as action 0, whatever lam
+    np.testing.assert_allclose(np.asarray(g.top1[:, 0]), 100 * np.mean(data.labels == 0), rtol=1e-6)
+    np.testing.assert_array_equal(m[0, 0], m[1, 0])
 
 
 def test_check_inputs_names_the_problem(tiny):
@@ -225,3 +279,25 @@ def test_check_inputs_names_the_problem(tiny):
         check_inputs(x, LocalizationConfig(top_objects=81))
     with pytest.raises(UPTError, match="object_transport"):
         LocalizationConfig(object_transport="example")
+    with pytest.raises(UPTError, match=r"top_objects must be integers in \[0, config.top_objects = 2\]"):
+        localize_grid(x, CFG, grid_of(lam=(0.5,), top_objects=(3,), iou_weight=(1.0,), max_dist=(25.0,)))
+    with pytest.raises(UPTError, match="LocalizationGrid.lam must lie in"):
+        localize_grid(x, CFG, grid_of(lam=(1.5,), top_objects=(1,), iou_weight=(1.0,), max_dist=(25.0,)))
+
+
+def test_batched_map_compiles_f_once_and_equals_vmap():
+    from upt_jax.localization.pipeline import batched_map
+
+    def f(x):
+        return {"a": jnp.cos(x) * x + jnp.sum(x), "b": jnp.max(x)}
+
+    xs = jnp.arange(21.0).reshape(7, 3)
+    want = jax.jit(jax.vmap(f))(xs)
+    for b in (3, 7, 10, 1):  # 7 % 3 != 0: the shifted last batch; >= n: one vmap
+        run = jax.jit(lambda v, b=b: batched_map(f, v, b))
+        assert run.lower(xs).as_text().count("cosine") == 1  # one copy of f in the program
+        got = run(xs)
+        for k in want:
+            np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=1e-6)
+    # what it avoids: lax.map puts a second copy of f in the program for the remainder
+    assert jax.jit(lambda v: jax.lax.map(f, v, batch_size=3)).lower(xs).as_text().count("cosine") == 2

@@ -5,8 +5,10 @@ toward the test distribution and returns the new prototypes with diagnostics:
 
 1. cluster the normalised test projections into C centres
    (:func:`cluster_videos`);
-2. transport the prototypes (uniform mass over unmasked classes) to the
-   centres (uniform or cluster-size mass), cost ``1 - cos`` over its maximum;
+2. transport the prototypes (mass: uniform over the split's classes, or a
+   class prior, :func:`source_prior`) to the centres (uniform or
+   cluster-size mass), cost ``1 - cos`` over its maximum; balanced, or with
+   KL-relaxed marginals (``tau_a``, ``tau_b`` < 1: unbalanced transport);
 3. target of class k: the weighted Frechet mean of the centres with weights
    the k-th coupling row;
 4. new prototype: ``slerp(prototype, target, lam)``, lam = fraction of the arc
@@ -29,7 +31,11 @@ masks, costs and :class:`Diagnostics` (``coupling`` is ``None`` there);
 
 Gradients (``chunk_size=0``, ``solver="sinkhorn"``): :func:`upt` is
 differentiable with respect to the prototypes, the videos and ``lam`` (and
-``epsilon``): OTT-JAX differentiates the Sinkhorn solution implicitly, the
+``epsilon``), balanced or unbalanced (``tau_a``, ``tau_b``) and with a
+``"given"`` class prior (with respect to ``UPTHyper.prior`` too; an
+``"estimated"`` prior's EM is differentiated through its iterations): the
+Sinkhorn solution is differentiated implicitly
+(:func:`upt_jax.transport.sinkhorn`), the
 Karcher means are differentiated implicitly at their fixed point
 (:func:`upt_jax.sphere.frechet_mean`), slerp directly. k-means assignments
 are piecewise constant: with clustering, the gradient with respect to the
@@ -52,6 +58,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from upt_jax import bias as _bias
 from upt_jax import cluster as _cluster
 from upt_jax import scale as _scale
 from upt_jax import sphere
@@ -63,6 +70,7 @@ __all__ = [
     "UPTHyper",
     "Diagnostics",
     "cluster_videos",
+    "source_prior",
     "transport_update",
     "upt",
     "make_upt",
@@ -122,6 +130,27 @@ class UPTConfig:
         (``Diagnostics.frechet_kept_mass`` reports the share of the row kept
         and ``frechet_grad_norm`` the gradient of the exact objective at the
         approximate mean). Needs ``frechet="converged"``.
+      tau_a, tau_b: marginal relaxations in (0, 1], OTT-JAX's convention
+        ``tau = rho / (rho + epsilon)``: ``1.0`` (default) = balanced (the
+        marginal is a constraint); smaller = unbalanced transport, the
+        marginal is a KL penalty of strength ``rho = epsilon tau / (1 - tau)``
+        (``tau_a``: the classes' masses, ``tau_b``: the centres'). With
+        ``tau_a < 1`` a class whose mass is costly to move loses some of it
+        (an imbalanced test set: rare classes need not claim 1/K of the
+        videos); ``tau_b < 1`` lets centres go partly unserved. Static (OTT
+        branches on them in Python: loop over values, one compilation each;
+        ``epsilon`` stays traced). Sinkhorn on the dense path only (EMD is
+        balanced, the chunked Sinkhorn too). Differentiable
+        (:func:`upt_jax.transport.sinkhorn`).
+      class_prior: the classes' source masses: ``"uniform"`` (default, 1/K
+        over the split, the paper), ``"given"`` (a ``[K]`` array:
+        ``UPTHyper.prior`` or the ``prior`` argument of
+        :func:`transport_update`, renormalised over the split), or
+        ``"estimated"`` (EM on the baseline scores ``cos(video,
+        prototype)``, :func:`upt_jax.bias.estimate_prior`; see
+        :func:`source_prior`). Static.
+      prior_temperature, prior_max_iter: the ``"estimated"`` prior's EM
+        (posteriors ``softmax(cos / T)``; iteration cap).
     """
 
     n_clusters: int = 1000
@@ -141,6 +170,11 @@ class UPTConfig:
     frechet_max_iter: int = 100
     chunk_size: int = 0
     frechet_top_m: int = 0
+    tau_a: float = 1.0
+    tau_b: float = 1.0
+    class_prior: str = "uniform"
+    prior_temperature: float = 0.01
+    prior_max_iter: int = 200
 
     def __post_init__(self):
         choices = {
@@ -149,15 +183,16 @@ class UPTConfig:
             "cost": ("cosine", "geodesic"),
             "solver": ("sinkhorn", "emd"),
             "frechet": ("converged", "example"),
+            "class_prior": _bias.PRIOR_KINDS,
         }
         check_choices(self, choices)
         for name in ("n_clusters", "top_t", "kmeans_screen_iters", "chunk_size", "frechet_top_m"):
             if int(getattr(self, name)) < 0:
                 raise UPTError(f"UPTConfig.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("kmeans_restarts", "kmeans_max_iter", "sinkhorn_max_iter", "frechet_max_iter"):
+        for name in ("kmeans_restarts", "kmeans_max_iter", "sinkhorn_max_iter", "frechet_max_iter", "prior_max_iter"):
             if int(getattr(self, name)) < 1:
                 raise UPTError(f"UPTConfig.{name} must be >= 1 (an iteration cap), got {getattr(self, name)}")
-        for name in ("sinkhorn_threshold", "frechet_tol"):
+        for name in ("sinkhorn_threshold", "frechet_tol", "prior_temperature"):
             v = float(getattr(self, name))
             if not (np.isfinite(v) and v > 0):
                 raise UPTError(f"UPTConfig.{name} must be a finite tolerance > 0, got {getattr(self, name)}")
@@ -173,6 +208,23 @@ class UPTConfig:
                 "UPTConfig(frechet='example') reproduces the example code on the dense path only; use chunk_size=0 "
                 "and frechet_top_m=0 with it, or frechet='converged'"
             )
+        for name in ("tau_a", "tau_b"):
+            _transport.check_tau(getattr(self, name), f"UPTConfig.{name}")
+        if self.unbalanced and self.solver == "emd":
+            raise UPTError(
+                f"UPTConfig(solver='emd', tau_a={self.tau_a}, tau_b={self.tau_b}): exact EMD is balanced only; use "
+                "solver='sinkhorn' for KL-relaxed marginals, or tau_a = tau_b = 1.0"
+            )
+        if self.unbalanced and self.chunk_size > 0:
+            raise UPTError(
+                f"UPTConfig(chunk_size={self.chunk_size}, tau_a={self.tau_a}, tau_b={self.tau_b}): the chunked "
+                "Sinkhorn is balanced only; use chunk_size=0 for unbalanced transport, or tau_a = tau_b = 1.0"
+            )
+
+    @property
+    def unbalanced(self) -> bool:
+        """Whether either marginal is relaxed (``tau_a < 1`` or ``tau_b < 1``)."""
+        return float(self.tau_a) < 1.0 or float(self.tau_b) < 1.0
 
     def replace(self, **changes) -> "UPTConfig":
         """A copy with some fields changed."""
@@ -198,11 +250,15 @@ class UPTHyper(NamedTuple):
         cost (the example code's Sinkhorn option uses 1e-2). Ignored by EMD.
       threshold: Sinkhorn tolerance (> 0) on the L1 marginal error; ``None``
         uses the config's.
+      prior: ``[K]`` non-negative class weights for
+        ``UPTConfig(class_prior="given")`` (renormalised over the split;
+        ``None`` otherwise). Traced: vmap over several priors.
     """
 
     lam: jax.Array | float = 0.5
     epsilon: jax.Array | float = 1e-2
     threshold: jax.Array | float | None = None
+    prior: jax.Array | None = None
 
 
 class Diagnostics(NamedTuple):
@@ -225,10 +281,21 @@ class Diagnostics(NamedTuple):
       frechet_converged: ``[K]`` bool, the stopping rule was met (True for
         masked and empty rows, which have no mean).
       empty_rows: ``[K]`` bool, unmasked classes whose coupling row has no
-        usable mass (zero or not finite). A balanced transport that
-        succeeded gives every unmasked class mass ``1 / K``, so this flags a
-        failed solve (a non-finite Sinkhorn plan, an EMD stopped by its
-        iteration cap); such classes keep their prototype.
+        usable mass (zero or not finite) or whose Frechet mean is not
+        finite; such classes keep their prototype. Expected (not a failure)
+        for a class with zero source mass (a ``"given"`` prior with a zero)
+        or when the class marginal is relaxed (``tau_a < 1``: the penalty can
+        leave a class no mass); otherwise a failed solve (``failed_rows``).
+      failed_rows: ``[K]`` bool, the empty rows that mean a failed solve: a
+        non-finite row or mean, or a zero row although the class had source
+        mass under a balanced class marginal (a balanced transport that
+        succeeded gives class k its mass ``a_k``: a non-finite Sinkhorn
+        plan, an EMD stopped by its iteration cap).
+      source_mass: ``[K]`` the classes' source masses ``a`` (uniform or the
+        class prior, summing to 1 over the split; 0 for masked classes).
+      row_mass: ``[K]`` mass of each class's coupling row (equal to
+        ``source_mass`` up to the tolerance when balanced; with ``tau_a <
+        1`` the mass the class kept).
       moved_angle: ``[K]`` angle (radians) between old and new prototypes.
       target_angle: ``[K]`` angle (radians) between prototype and target.
       centres: :class:`upt_jax.cluster.Centres` used as the target set.
@@ -256,6 +323,9 @@ class Diagnostics(NamedTuple):
     kmeans_iters: jax.Array
     frechet_kept_mass: jax.Array
     class_mask: jax.Array
+    failed_rows: jax.Array
+    source_mass: jax.Array
+    row_mass: jax.Array
 
 
 def _is_concrete(x) -> bool:
@@ -372,6 +442,29 @@ def check_inputs(
                     f"hyper.threshold {list(thr_np.shape)} (Sinkhorn tolerance on the marginal error) must be > 0, "
                     f"got {thr_np.tolist()}"
                 )
+        _check_prior(getattr(hyper, "prior", None), p_shape[0], "hyper.prior", class_mask)
+    if config is not None and config.class_prior == "uniform" and getattr(hyper, "prior", None) is not None:
+        raise UPTError("hyper.prior is set but UPTConfig.class_prior='uniform'; use class_prior='given' to transport that prior")
+    if config is not None and config.class_prior == "given" and (hyper is None or getattr(hyper, "prior", None) is None):
+        raise UPTError(
+            f"UPTConfig(class_prior='given') needs a [{p_shape[0]}] class prior: pass UPTHyper(prior=...) "
+            "(or prior= to transport_update), or use class_prior='uniform' / 'estimated'"
+        )
+
+
+def _check_prior(prior, k: int, name: str, class_mask=None) -> None:
+    """Shape (always) and values (when concrete) of a ``[K]`` class prior."""
+    if prior is None:
+        return
+    if tuple(np.shape(prior)) != (k,):
+        raise UPTError(f"{name} must have shape [{k}] (one weight per class prototype), got {list(np.shape(prior))}")
+    if _is_concrete(prior):
+        pr = np.asarray(prior, np.float64)
+        if not np.all(np.isfinite(pr)) or np.any(pr < 0):
+            raise UPTError(f"{name} [{k}] must be finite and >= 0 (class weights), got min {np.nanmin(pr):.3g}")
+        keep = np.ones(k, bool) if class_mask is None or not _is_concrete(class_mask) else np.asarray(class_mask, bool)
+        if pr[keep].sum() <= 0:
+            raise UPTError(f"{name} [{k}] puts no weight on the split's classes; give some class a positive weight")
 
 
 def _no_clustering(config: UPTConfig, n: int) -> bool:
@@ -455,12 +548,87 @@ def _top_t_filter(protos, centres: _cluster.Centres, class_mask, t: int):
     return centres._replace(mass=mass / jnp.maximum(jnp.sum(mass), 1e-30), mask=keep)
 
 
+def source_prior(
+    prototypes: jax.Array,
+    videos: jax.Array | None,
+    config: UPTConfig,
+    hyper: UPTHyper | None = None,
+    *,
+    prior: jax.Array | None = None,
+    class_mask: jax.Array | None = None,
+    video_mask: jax.Array | None = None,
+) -> jax.Array:
+    """The classes' source masses ``a`` of UPT's transport (``UPTConfig.class_prior``).
+
+    - ``"uniform"``: ``1 / K`` over the split's classes (the paper);
+    - ``"given"``: ``prior`` (or ``hyper.prior``), renormalised over the
+      split's classes;
+    - ``"estimated"``: the test set's class prior estimated without labels
+      by EM on the baseline scores ``cos(video, prototype)`` of the split's
+      videos (:func:`upt_jax.bias.estimate_prior`, temperature
+      ``config.prior_temperature``). As good as those scores: on a biased
+      universal model EM reads the hubs' surplus of predictions as a surplus
+      of videos (see :mod:`upt_jax.bias`).
+
+    Args:
+      prototypes: ``[K, d]``; videos: ``[N, d]`` (only for ``"estimated"``;
+        may be None otherwise).
+      config: static :class:`UPTConfig`.
+      hyper: optional :class:`UPTHyper` (its ``prior``).
+      prior: optional ``[K]`` weights (``"given"``; takes precedence over
+        ``hyper.prior``).
+      class_mask: optional ``[K]`` bool; video_mask: optional ``[N]`` bool.
+
+    Returns:
+      ``[K]`` masses summing to 1 over the split (0 outside it), dtype of the
+      prototypes.
+    """
+    p = jnp.asarray(prototypes)
+    num_k = p.shape[0]
+    dtype = p.dtype if jnp.issubdtype(p.dtype, jnp.floating) else jnp.float32
+    cm = jnp.ones((num_k,), bool) if class_mask is None else jnp.asarray(class_mask).astype(bool)
+    kind = config.class_prior
+    if kind == "uniform":
+        if prior is not None:
+            raise UPTError(
+                "a class prior was passed but UPTConfig.class_prior='uniform'; set class_prior='given' to use it"
+            )
+        return cm.astype(dtype) / jnp.maximum(jnp.sum(cm), 1)
+    if kind == "given":
+        w = prior if prior is not None else (None if hyper is None else hyper.prior)
+        if w is None:
+            raise UPTError(
+                f"UPTConfig(class_prior='given') needs a [{num_k}] class prior: pass UPTHyper(prior=...) or "
+                "prior=..., or use class_prior='uniform' / 'estimated'"
+            )
+        _check_prior(w, num_k, "prior", cm)
+        w = jnp.where(cm, jnp.asarray(w, dtype), 0.0)
+        return w / jnp.maximum(jnp.sum(w), jnp.finfo(dtype).tiny)
+    if prior is not None:  # "estimated", already estimated by the caller
+        _check_prior(prior, num_k, "prior", cm)
+        w = jnp.where(cm, jnp.asarray(prior, dtype), 0.0)
+        return w / jnp.maximum(jnp.sum(w), jnp.finfo(dtype).tiny)
+    if videos is None:
+        raise UPTError(
+            "UPTConfig(class_prior='estimated') estimates the prior from the test videos: call source_prior(prototypes, "
+            "videos, config, ...) (upt() does) and pass its result as prior= to transport_update"
+        )
+    x = sphere.normalize(jnp.asarray(videos))
+    scores = sphere.pairwise_cos(x, sphere.normalize(p))
+    est = _bias.estimate_prior(
+        scores, temperature=config.prior_temperature, class_mask=cm, video_mask=video_mask, max_iter=config.prior_max_iter,
+    )
+    return est.prior.astype(dtype)
+
+
 def transport_update(
     prototypes: jax.Array,
     centres: _cluster.Centres,
     config: UPTConfig,
     hyper: UPTHyper = UPTHyper(),
     class_mask: jax.Array | None = None,
+    *,
+    prior: jax.Array | None = None,
 ):
     """UPT steps 2-4 on a given target set (reusable across a traced grid).
 
@@ -468,8 +636,13 @@ def transport_update(
       prototypes: ``[K, d]`` class prototypes (normalised inside).
       centres: target set from :func:`cluster_videos`.
       config: static :class:`UPTConfig` (``chunk_size > 0``: by blocks).
-      hyper: :class:`UPTHyper` (``lam``, ``epsilon``, ``threshold``; traced).
+      hyper: :class:`UPTHyper` (``lam``, ``epsilon``, ``threshold``,
+        ``prior``; traced).
       class_mask: optional ``[K]`` bool, classes of the split.
+      prior: optional ``[K]`` class weights: with ``class_prior="given"``
+        (instead of ``hyper.prior``) or ``"estimated"`` (the estimate: this
+        function has no videos; :func:`upt` computes it with
+        :func:`source_prior`).
 
     Returns:
       ``(new_prototypes [K, d], Diagnostics)`` (``Diagnostics.centres`` is the
@@ -481,7 +654,7 @@ def transport_update(
     cm = jnp.ones((num_k,), bool) if class_mask is None else class_mask.astype(bool)
     if config.top_t > 0:
         centres = _top_t_filter(p, centres, cm, config.top_t)
-    a = cm.astype(dtype) / jnp.maximum(jnp.sum(cm), 1)
+    a = source_prior(p, None, config, hyper, prior=prior, class_mask=cm).astype(dtype)
     b = centres.mass.astype(dtype)
     threshold = config.sinkhorn_threshold if hyper.threshold is None else hyper.threshold
     eps = jnp.asarray(hyper.epsilon, dtype)
@@ -498,6 +671,7 @@ def transport_update(
         cost = _transport.cost_matrix(p, centres.points, kind=config.cost, row_mask=cm, col_mask=b > 0)
         coupling = _transport.couple(
             cost, a, b, solver=config.solver, epsilon=eps, threshold=threshold, max_iterations=config.sinkhorn_max_iter,
+            tau_a=config.tau_a, tau_b=config.tau_b,
         )
         plan = coupling.plan
         cost_value, converged, n_iters, merr = coupling.cost, coupling.converged, coupling.n_iters, coupling.marginal_error
@@ -515,8 +689,12 @@ def transport_update(
                 centres.points, plan, method=config.frechet, tol=config.frechet_tol, max_iter=config.frechet_max_iter,
             )
             kept = jnp.ones((num_k,), dtype)
-    # a row without usable mass (zero or not finite: a failed solve) keeps its prototype
-    empty = cm & ~(row_mass > 0) | cm & ~jnp.all(jnp.isfinite(fm.mean), axis=1)
+    # a row without usable mass (zero, or not finite: a failed solve) keeps its prototype
+    finite = jnp.isfinite(row_mass) & jnp.all(jnp.isfinite(fm.mean), axis=1)
+    empty = cm & (~(row_mass > 0) | ~finite)
+    # a zero row is expected for a class without source mass, or when the class marginal is relaxed
+    zero_expected = ~(a > 0) | (config.tau_a < 1.0)
+    failed = cm & (~finite | (~(row_mass > 0) & ~zero_expected))
     keep_own = empty | ~cm
     targets = jnp.where(keep_own[:, None], p, fm.mean)
     lam = jnp.asarray(hyper.lam, dtype)
@@ -540,6 +718,9 @@ def transport_update(
         kmeans_iters=centres.kmeans_iters,
         frechet_kept_mass=jnp.where(keep_own, 0.0, kept),
         class_mask=cm,
+        failed_rows=failed,
+        source_mass=a,
+        row_mass=jnp.where(cm, row_mass, 0.0),
     )
     return new, diag
 
@@ -562,10 +743,12 @@ def upt(
       videos: ``[N, d]`` projections of ALL test videos (transductive).
       config: static :class:`UPTConfig`.
       key: PRNG key (k-means seeding).
-      hyper: traced :class:`UPTHyper` (``lam``, ``epsilon``, ``threshold``).
+      hyper: traced :class:`UPTHyper` (``lam``, ``epsilon``, ``threshold``,
+        ``prior`` for ``class_prior="given"``).
       class_mask: optional ``[K]`` bool; classes outside a split keep their
         prototype and get no mass.
-      video_mask: optional ``[N]`` bool; videos outside a split are ignored.
+      video_mask: optional ``[N]`` bool; videos outside a split are ignored
+        (by k-means and by the ``"estimated"`` class prior).
 
     Returns:
       ``(new_prototypes [K, d], Diagnostics)``.
@@ -577,7 +760,10 @@ def upt(
     prototypes = jnp.asarray(prototypes)
     videos = jnp.asarray(videos)
     centres = cluster_videos(videos, config, key, video_mask)
-    return transport_update(prototypes, centres, config, hyper, class_mask)
+    prior = None
+    if config.class_prior == "estimated":
+        prior = source_prior(prototypes, videos, config, class_mask=class_mask, video_mask=video_mask)
+    return transport_update(prototypes, centres, config, hyper, class_mask, prior=prior)
 
 
 def make_upt(config: UPTConfig):
@@ -633,7 +819,7 @@ def summarize_diagnostics(diag: Diagnostics, class_names=None, *, config: UPTCon
     out of every count and median. Keys (stable; sweep rows use them too):
 
     - ``converged`` (bool): transport converged, every Frechet mean converged
-      and no empty row; :func:`convergence_warning` is ``None`` exactly then;
+      and no failed row; :func:`convergence_warning` is ``None`` exactly then;
     - ``transport_converged`` (bool), ``transport_iterations`` (int, Sinkhorn
       iterations done, at most the cap; 0 for EMD), ``transport_cost``,
       ``marginal_error`` (max violation of either marginal);
@@ -645,12 +831,23 @@ def summarize_diagnostics(diag: Diagnostics, class_names=None, *, config: UPTCon
       ``frechet_grad_norm_max``, ``frechet_kept_mass_min`` (1.0 unless the
       top-m approximation is on);
     - ``empty_rows`` (int) and ``empty_row_classes``: classes left without
-      transport mass (a failed solve), which kept their prototype;
+      usable transport mass, which kept their prototype; ``failed_rows``
+      (int) and ``failed_row_classes``: those of them that mean a failed
+      solve (see :class:`Diagnostics`: with a balanced class marginal every
+      empty row of a class with source mass is a failure; with ``tau_a < 1``
+      a class may lose all its mass by design, and only non-finite rows
+      fail);
+    - ``transported_mass`` (total mass of the plan: 1 when balanced),
+      ``class_mass_ratio_min`` / ``class_mass_ratio_max`` (row mass over
+      source mass, over the split's classes with source mass: 1 when
+      balanced; how much mass unbalanced transport took from or gave to a
+      class);
     - ``median_target_angle_deg``, ``median_moved_angle_deg``;
     - ``n_classes`` (unmasked), ``n_centres`` (valid target points),
       ``kmeans_inertia``, ``kmeans_iterations`` (0 without clustering);
     - with ``config``: ``solver``, ``sinkhorn_max_iter``, ``frechet``,
-      ``frechet_max_iter``, ``chunk_size``, ``frechet_top_m``.
+      ``frechet_max_iter``, ``chunk_size``, ``frechet_top_m``, ``tau_a``,
+      ``tau_b``, ``class_prior``.
 
     Args:
       diag: :class:`Diagnostics` of one UPT call (not batched).
@@ -667,7 +864,12 @@ def summarize_diagnostics(diag: Diagnostics, class_names=None, *, config: UPTCon
             f"{list(cm.shape)}; summarise each element of a batch: jax.tree_util.tree_map(lambda x: x[i], diag)"
         )
     empty = np.asarray(diag.empty_rows, bool) & cm
+    failed = np.asarray(diag.failed_rows, bool) & cm
     live = cm & ~empty
+    src = np.asarray(diag.source_mass, np.float64)
+    rowm = np.asarray(diag.row_mass, np.float64)
+    has_src = cm & (src > 0)
+    ratio = rowm[has_src] / src[has_src]
     not_conv = live & ~np.asarray(diag.frechet_converged, bool)
 
     def med_deg(x):
@@ -689,6 +891,11 @@ def summarize_diagnostics(diag: Diagnostics, class_names=None, *, config: UPTCon
         "frechet_kept_mass_min": float(kept.min()) if kept.size else 1.0,
         "empty_rows": int(empty.sum()),
         "empty_row_classes": _names(empty, class_names),
+        "failed_rows": int(failed.sum()),
+        "failed_row_classes": _names(failed, class_names),
+        "transported_mass": float(np.sum(np.where(cm, rowm, 0.0))),
+        "class_mass_ratio_min": float(ratio.min()) if ratio.size else 0.0,
+        "class_mass_ratio_max": float(ratio.max()) if ratio.size else 0.0,
         "median_target_angle_deg": med_deg(diag.target_angle),
         "median_moved_angle_deg": med_deg(diag.moved_angle),
         "n_classes": int(cm.sum()),
@@ -696,7 +903,7 @@ def summarize_diagnostics(diag: Diagnostics, class_names=None, *, config: UPTCon
         "kmeans_inertia": float(diag.kmeans_inertia),
         "kmeans_iterations": int(diag.kmeans_iters),
     }
-    out["converged"] = bool(out["transport_converged"] and not out["frechet_not_converged"] and not out["empty_rows"])
+    out["converged"] = bool(out["transport_converged"] and not out["frechet_not_converged"] and not out["failed_rows"])
     if config is not None:
         out.update({
             "solver": config.solver,
@@ -705,6 +912,9 @@ def summarize_diagnostics(diag: Diagnostics, class_names=None, *, config: UPTCon
             "frechet_max_iter": int(config.frechet_max_iter),
             "chunk_size": int(config.chunk_size),
             "frechet_top_m": int(config.frechet_top_m),
+            "tau_a": float(config.tau_a),
+            "tau_b": float(config.tau_b),
+            "class_prior": config.class_prior,
         })
     return out
 
@@ -719,12 +929,16 @@ def convergence_warning(summary: dict) -> str | None:
 
     Example: ``UPT did not converge: transport stopped after 5 Sinkhorn
     iterations with marginal error 3.1e-02; Frechet mean not converged for 2
-    of 101 classes (Archery, Basketball)``.
+    of 101 classes (Archery, Basketball)``. A dict with
+    ``method_converged = False`` (a transductive method's own balanced
+    transport, :mod:`upt_jax.baselines`; ``method_iterations``) gets a part
+    for it; a dict without UPT keys (a method without UPT) only that part.
     """
     if summary.get("converged", True):
         return None
     parts = []
-    if not summary["transport_converged"]:
+    ran_upt = "transport_converged" in summary
+    if ran_upt and not summary["transport_converged"]:
         if summary.get("solver") == "emd" or (summary.get("solver") is None and summary["transport_iterations"] == 0):
             parts.append(f"exact transport (EMD) stopped before optimality (marginal error {summary['marginal_error']:.1e})")
         else:
@@ -733,14 +947,19 @@ def convergence_warning(summary: dict) -> str | None:
                 f"transport stopped after {summary['transport_iterations']} Sinkhorn iterations{cap} with marginal error "
                 f"{summary['marginal_error']:.1e} (raise the iteration cap or epsilon, or loosen the threshold)"
             )
-    if summary["frechet_not_converged"]:
+    if summary.get("frechet_not_converged"):
         parts.append(
             f"Frechet mean not converged for {summary['frechet_not_converged']} of {summary['n_classes']} classes "
             f"({_list(summary['frechet_not_converged_classes'])}; largest gradient norm {summary['frechet_grad_norm_max']:.1e})"
         )
-    if summary["empty_rows"]:
+    failed = summary.get("failed_rows", summary.get("empty_rows", 0))
+    if failed:
+        names = summary.get("failed_row_classes", summary.get("empty_row_classes", []))
+        parts.append(f"{failed} classes got no usable transport mass and kept their prototype ({_list(names)})")
+    if summary.get("method_converged") is False:
         parts.append(
-            f"{summary['empty_rows']} classes got no usable transport mass and kept their prototype "
-            f"({_list(summary['empty_row_classes'])})"
+            f"the method's balanced transport stopped after {summary.get('method_iterations', '?')} Sinkhorn iterations "
+            "(raise its iteration cap or epsilon)"
         )
-    return "UPT did not converge: " + "; ".join(parts)
+    head = "UPT did not converge: " if ran_upt else "the method did not converge: "
+    return head + "; ".join(parts) if parts else head.rstrip(": ")

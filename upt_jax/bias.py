@@ -58,6 +58,7 @@ __all__ = [
     "predicted_counts",
     "estimate_prior",
     "class_prior",
+    "class_frequencies",
 ]
 
 #: Choices of a class prior: uniform over the split's classes, given by the
@@ -339,3 +340,34 @@ def class_prior(
     return estimate_prior(
         scores, temperature=temperature, class_mask=cm, video_mask=video_mask, max_iter=max_iter
     ).prior
+
+
+def class_frequencies(
+    labels: jax.Array,
+    num_classes: int,
+    *,
+    class_mask: jax.Array | None = None,
+    video_mask: jax.Array | None = None,
+) -> jax.Array:
+    """The split's true class frequencies (from labels: an oracle prior, for studies).
+
+    Args:
+      labels: ``[N]`` int class indices.
+      num_classes: ``K`` (static).
+      class_mask: optional ``[K]`` bool, the split's classes.
+      video_mask: optional ``[N]`` bool, the split's videos.
+
+    Returns:
+      ``[K]`` float32 frequencies of the split's videos over the split's
+      classes (sum 1; 0 outside the split; uniform if no video counts).
+    """
+    lab = jnp.asarray(labels)
+    if lab.ndim != 1:
+        raise UPTError(f"labels must be an [N] vector of class indices, got shape {list(lab.shape)}")
+    cm = jnp.ones((num_classes,), bool) if class_mask is None else jnp.asarray(class_mask).astype(bool)
+    vm = jnp.ones(lab.shape, bool) if video_mask is None else jnp.asarray(video_mask).astype(bool)
+    counts = jax.ops.segment_sum(vm.astype(jnp.float32), jnp.clip(lab, 0, num_classes - 1), num_segments=num_classes)
+    counts = jnp.where(cm, counts, 0.0)
+    total = jnp.sum(counts)
+    uniform = cm.astype(jnp.float32) / jnp.maximum(jnp.sum(cm), 1)
+    return jnp.where(total > 0, counts / jnp.maximum(total, 1e-30), uniform)

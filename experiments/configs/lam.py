@@ -9,31 +9,41 @@ Sinkhorn epsilon 1e-2: 11 splits x 11 lams = 121 rows from 11 transports
 
 Command::
 
-    upt sweep experiments/configs/lam.py --out runs/lam
+    upt sweep experiments/configs/lam.py --out runs/lam [--check]
     # or: python -m upt_jax.sweep experiments/configs/lam.py --out runs/lam
 
-Runtime (2-core CPU, jax 0.10.2, fresh process, no compile cache, measured
-2026-11-27 while other jobs kept the load at 5-7, so an idle machine is
-faster): 210 s wall with an empty k-means cache, of which k-means 169 s
-(11 splits x C = 1000 x 10 restarts), world generation 19 s, compilation
-10 s and the 121 rows 7.5 s; 22 s once the k-means centres and the world are
-in the cache that every study shares (``~/.cache/upt_jax/centres``). The
-previous runner (one transport per row) took 238 s on the same machine
-minutes earlier (k-means 162 s, rows 56 s) and 87 s on the idle machine
-(k-means 55 s, rows 24 s).
+Runtime (2-core CPU, jax 0.10.2, fresh process, measured 2026-11-27 at load
+2.5-4): 115 s wall with an empty k-means cache, of which k-means 100 s (11
+splits x C = 1000 x 10 restarts), world generation 5 s, compilation 6 s and
+the 121 rows 3 s; about 15-20 s once the centres and the world are in the
+cache every study shares (``~/.cache/upt_jax/centres``).
 
-Expected headline numbers (UCF-101-like default world, seed 0): 10 half
-splits, top-1 mean +- std: lam 0 (baseline) 40.6 +- 3.4 with 6.6 classes never
-predicted; lam 0.5 51.4 +- 2.1 (best) with 0.3 never predicted; lam 1.0
-36.9 +- 2.4. All 101 classes: 31.2 (20 never predicted) -> 39.0 at lam 0.4
-(best) -> 21.4 at lam 1. An interior optimum of lam; lam = 1 hurts.
+Expected headline numbers, top-1 mean +- std over the 10 half splits: lam 0
+(baseline) 40.73 +- 2.50 with 5.4 classes never predicted; lam 0.5 52.84 +-
+2.32 (best) with 0.4 never predicted; lam 1.0 38.66 +- 2.34. All 101 classes:
+31.22 (20 never predicted) -> 39.29 at lam 0.4 (best) -> 23.04 at lam 1. An
+interior optimum of lam; lam = 1 hurts.
+
+Numbers are on the synthetic UCF-101-like default world (seed 0) with the
+scikit-learn-grade k-means (greedy k-means++, n_init = 10, max_iter 300) and
+Brattoli's legacy-generator half splits; std over splits with ddof = 0.
+`upt sweep <this file> --check` re-runs (or resumes) the study and asserts
+``EXPECTED`` (exit code 4 on a mismatch).
 """
 
 from upt_jax.sweep import Study
 
 __all__ = ["get_config", "sweep", "EXPECTED"]
 
-EXPECTED = {"half": {0.0: 40.59, 0.4: 51.23, 0.5: 51.44, 1.0: 36.89}, "all": {0.0: 31.22, 0.4: 39.03, 1.0: 21.39}}
+EXPECTED = [
+    {"protocol": "half", "lam": 0.0, "top1": 40.73, "unreachable": 5.4},
+    {"protocol": "half", "lam": 0.4, "top1": 52.69},
+    {"protocol": "half", "lam": 0.5, "top1": 52.84, "unreachable": 0.4},
+    {"protocol": "half", "lam": 1.0, "top1": 38.66},
+    {"protocol": "all", "lam": 0.0, "top1": 31.22, "unreachable": 20.0},
+    {"protocol": "all", "lam": 0.4, "top1": 39.29},
+    {"protocol": "all", "lam": 1.0, "top1": 23.04},
+]
 
 
 def get_config() -> Study:

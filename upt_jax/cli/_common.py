@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -15,6 +16,7 @@ from upt_jax.errors import UPTError
 __all__ = [
     "add_upt_arguments",
     "config_from_args",
+    "load_prior",
     "convergence_exit",
     "markdown_table",
     "write_json",
@@ -24,8 +26,15 @@ __all__ = [
 ]
 
 
-def add_upt_arguments(parser, *, clusters: int = 1000, solver: str = "sinkhorn", lam: float | None = 0.5) -> None:
-    """UPT options shared by ``classify``, ``transport`` and ``run`` (with ``--strict``)."""
+def add_upt_arguments(
+    parser, *, clusters: int = 1000, solver: str = "sinkhorn", lam: float | None = 0.5, priors: bool = False
+) -> None:
+    """UPT options shared by ``classify``, ``transport`` and ``run`` (with ``--strict``).
+
+    ``priors=True`` adds ``--class-prior`` and ``--prior`` (commands whose UPT
+    call takes a class prior: ``classify``, ``transport``); ``--tau-a`` and
+    ``--tau-b`` (unbalanced transport) are always there.
+    """
     g = parser.add_argument_group("UPT options")
     if lam is not None:
         g.add_argument(
@@ -65,6 +74,17 @@ def add_upt_arguments(parser, *, clusters: int = 1000, solver: str = "sinkhorn",
     g.add_argument("--frechet-top-m", type=int, default=0, metavar="M",
                    help="APPROXIMATION for large N: each class's Frechet mean uses only its M largest coupling entries "
                    "(kept mass and error reported; 0 = exact, default)")
+    g.add_argument("--tau-a", type=float, default=1.0, metavar="T",
+                   help="relaxation of the classes' marginal in (0, 1], OTT's tau = rho / (rho + epsilon): 1 = balanced "
+                   "(default), < 1 = unbalanced transport (a KL penalty; needs --solver sinkhorn)")
+    g.add_argument("--tau-b", type=float, default=1.0, metavar="T",
+                   help="relaxation of the centres' marginal in (0, 1] (default 1 = balanced; < 1 needs --solver sinkhorn)")
+    if priors:
+        g.add_argument("--class-prior", choices=("uniform", "given", "estimated"), default="uniform",
+                       help="class masses of the transport: uniform (default, the paper), given (--prior FILE) or "
+                       "estimated from the baseline scores without labels (EM)")
+        g.add_argument("--prior", metavar="FILE", default=None,
+                       help="[K] class weights for --class-prior given: a .npy file or a text file of K numbers")
     g.add_argument("--strict", action="store_true",
                    help="exit with code 3 when the transport or a Frechet mean did not converge (the warning line "
                    "on stderr is printed either way)")
@@ -125,6 +145,22 @@ def config_from_args(args, *, n_classes: int | None = None, n_points: int | None
             "[K, C] cost on the host); drop --chunk-size for EMD")
     if (chunk > 0 or args.frechet_top_m > 0) and args.frechet == "example":
         bad("--frechet example reproduces the example code on the dense path only; drop --chunk-size/--frechet-top-m")
+    tau_a, tau_b = getattr(args, "tau_a", 1.0), getattr(args, "tau_b", 1.0)
+    for flag, tau in (("--tau-a", tau_a), ("--tau-b", tau_b)):
+        if not (np.isfinite(tau) and 0.0 < tau <= 1.0):
+            bad(f"{flag} must lie in (0, 1] (1 = balanced marginal; OTT's tau = rho / (rho + epsilon)), got {tau}")
+    unbalanced = tau_a < 1.0 or tau_b < 1.0
+    if unbalanced and args.solver == "emd":
+        bad(f"--tau-a {tau_a:g} / --tau-b {tau_b:g} (unbalanced transport) need --solver sinkhorn: exact EMD is balanced only")
+    if unbalanced and chunk > 0:
+        bad("--tau-a / --tau-b < 1 need the dense path: drop --chunk-size (the chunked Sinkhorn is balanced only)")
+    class_prior = getattr(args, "class_prior", "uniform")
+    prior_file = getattr(args, "prior", None)
+    if class_prior == "given" and not prior_file:
+        bad("--class-prior given needs --prior FILE (a [K] .npy or a text file of K class weights)")
+    if prior_file and class_prior != "given":
+        bad(f"--prior {prior_file} is only used with --class-prior given (now {class_prior}); add --class-prior given")
+    prior = load_prior(prior_file) if prior_file else None
     cfg = UPTConfig(
         n_clusters=args.clusters,
         kmeans=args.kmeans,
@@ -141,11 +177,35 @@ def config_from_args(args, *, n_classes: int | None = None, n_points: int | None
         frechet_max_iter=frechet_iters,
         chunk_size=chunk,
         frechet_top_m=args.frechet_top_m,
+        tau_a=tau_a,
+        tau_b=tau_b,
+        class_prior=class_prior,
     )
     lam = getattr(args, "lam", 1.0)
     if not 0.0 <= lam <= 1.0:
         bad(f"--lam must lie in [0, 1] (fraction travelled; 0 = baseline), got {lam}; the example code's -l L is --lam 1-L")
-    return cfg, UPTHyper(lam=np.float32(lam), epsilon=np.float32(args.epsilon))
+    return cfg, UPTHyper(lam=np.float32(lam), epsilon=np.float32(args.epsilon), prior=prior)
+
+
+def load_prior(path: str) -> np.ndarray:
+    """A ``[K]`` class prior from ``--prior FILE`` (``.npy``, or text: K numbers).
+
+    Raises:
+      FileNotFoundError: no such file. UPTError: not a vector of finite
+      non-negative numbers with a positive sum.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--prior {path}: no such file; give a [K] .npy or a text file of K class weights")
+    try:
+        w = np.load(path, allow_pickle=False) if path.endswith(".npy") else np.loadtxt(path, dtype=np.float64, ndmin=1)
+    except Exception as err:
+        raise UPTError(f"--prior {path}: not readable as a [K] vector of numbers ({err})") from None
+    w = np.asarray(w, np.float64)
+    if w.ndim != 1 or w.size < 2:
+        raise UPTError(f"--prior {path} has shape {list(w.shape)}; expected [K] (one weight per class)")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise UPTError(f"--prior {path}: weights must be finite, >= 0 and not all 0")
+    return w.astype(np.float32)
 
 
 def convergence_exit(summary: dict | None, args, *, what: str = "") -> int:

@@ -24,6 +24,7 @@ __all__ = [
     "add_world_arguments",
     "config_from_args",
     "run_rows",
+    "diagnostics",
     "summary",
     "print_table",
     "plot_map_vs_iou",
@@ -56,6 +57,9 @@ def add_localization_arguments(parser, *, lam: bool = True) -> None:
         g.add_argument("--sinkhorn-iters", type=int, default=2000, help="Sinkhorn iteration cap (default 2000)")
         g.add_argument("--cost", choices=("cosine", "geodesic"), default="cosine", help="transport cost, over its max")
         g.add_argument("--frechet", choices=("converged", "example"), default="converged", help="Frechet mean stopping rule")
+        g.add_argument("--strict", action="store_true",
+                       help="exit with code 3 when the object transport or a Frechet mean did not converge (the warning "
+                       "line on stderr is printed either way)")
     g.add_argument("--video-batch", type=int, default=32, help="videos scored and linked together (memory; default 32)")
 
 
@@ -79,6 +83,8 @@ def config_from_args(args):
             raise UPTError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     if args.epsilon <= 0:
         raise UPTError(f"--epsilon must be > 0, got {args.epsilon}")
+    if args.threshold <= 0:
+        raise UPTError(f"--threshold must be > 0, got {args.threshold}")
     if args.top_objects < 0:
         raise UPTError(f"--top-objects must be >= 0 (0 = actor only), got {args.top_objects}")
     cfg = LocalizationConfig(
@@ -88,14 +94,21 @@ def config_from_args(args):
         video_batch=args.video_batch,
         cost=args.cost,
         solver=args.solver,
-        sinkhorn_threshold=args.threshold,
         sinkhorn_max_iter=args.sinkhorn_iters,
         frechet=args.frechet,
-        frechet_max_iter=32 if args.frechet == "example" else 100,
+        frechet_max_iter=getattr(args, "frechet_iters", None) or (32 if args.frechet == "example" else 100),
+        frechet_tol=getattr(args, "frechet_tol", None) or 1e-6,
     )
+    # the Sinkhorn tolerance is traced (like epsilon): another --threshold reuses the compiled program
     hp = LocalizationHyper(lam=np.float32(lam), iou_weight=np.float32(args.iou_weight), max_dist=np.float32(args.max_dist),
-                           epsilon=np.float32(args.epsilon))
+                           epsilon=np.float32(args.epsilon), threshold=np.float32(args.threshold))
     return cfg, hp
+
+
+def _config_record(cfg, hp) -> dict:
+    """The configuration of a run as written to JSON (static fields plus the traced values used)."""
+    return {**cfg.as_dict(), "sinkhorn_threshold": float(hp.threshold), "lam": float(hp.lam),
+            "iou_weight": float(hp.iou_weight), "max_dist": float(hp.max_dist), "epsilon": float(hp.epsilon)}
 
 
 @functools.lru_cache(maxsize=8)
@@ -115,7 +128,8 @@ def _stack(hp, lams):
     import jax.numpy as jnp
 
     return hp._replace(lam=jnp.asarray(lams, jnp.float32), iou_weight=jnp.float32(hp.iou_weight),
-                       max_dist=jnp.float32(hp.max_dist), epsilon=jnp.float32(hp.epsilon), threshold=None)
+                       max_dist=jnp.float32(hp.max_dist), epsilon=jnp.float32(hp.epsilon),
+                       threshold=None if hp.threshold is None else jnp.float32(hp.threshold))
 
 
 def _index(tree, i):
@@ -166,17 +180,18 @@ def summary(result, data, config) -> dict:
     }
 
 
-def _diagnostics(result) -> dict:
-    d = result.diagnostics
-    if d is None:
-        return {}
-    return {
-        "transport_converged": bool(np.asarray(d.converged)),
-        "transport_iterations": int(np.asarray(d.n_iters)),
-        "empty_rows": int(np.sum(np.asarray(d.empty_rows))),
-        "median_moved_angle_deg": float(np.rad2deg(np.median(np.asarray(d.moved_angle)))),
-        "objects_with_mass": int(np.sum(np.asarray(result.object_mass) > 0)),
-    }
+def diagnostics(result, data, config) -> dict | None:
+    """The transport's diagnostics of one run, with the project's one naming
+    scheme (:func:`upt_jax.api.summarize_diagnostics`, classes = actions)
+    plus ``objects_with_mass``; ``None`` when no transport was solved
+    (``--object-transport none`` or ``--top-objects 0``)."""
+    from upt_jax.api import summarize_diagnostics
+
+    if result.diagnostics is None:
+        return None
+    out = summarize_diagnostics(result.diagnostics, list(data.action_names), config=config.upt_config())
+    out["objects_with_mass"] = int(np.sum(np.asarray(result.object_mass) > 0))
+    return out
 
 
 def print_table(rows: list[tuple[str, dict]], title: str) -> str:
@@ -304,9 +319,8 @@ def localize_command(args) -> int:
                 f"{data.name}: {len(data.videos)} videos, {len(data.action_names)} actions, {len(data.object_names)} objects")
     out = dict(upt)
     out["baseline"] = base
-    out["diagnostics"] = _diagnostics(rows["upt"])
-    out["config"] = {**cfg.as_dict(), "lam": float(hp.lam), "iou_weight": float(hp.iou_weight), "max_dist": float(hp.max_dist),
-                     "epsilon": float(hp.epsilon), "data": os.path.abspath(args.data)}
+    out["diagnostics"] = diagnostics(rows["upt"], data, cfg)
+    out["config"] = {**_config_record(cfg, hp), "data": os.path.abspath(args.data)}
     out["environment"] = _common.environment()
     out["seconds"] = {**rows["seconds"], "total": time.perf_counter() - t0}
     if args.out:
@@ -317,7 +331,7 @@ def localize_command(args) -> int:
     if args.json:
         _common.write_json(args.json, out)
         print(f"\nwrote {args.json}")
-    return 0
+    return _common.convergence_exit(out["diagnostics"], args, what="object transport")
 
 
 def _box_scores_fn(inputs, result, cfg, hp):
@@ -418,10 +432,9 @@ def run_task(args) -> int:
     out = {
         "rows": {k: s for k, s in zip(("actor", "objects", "objects+upt"), (s for _, s in named))},
         "table": table,
-        "diagnostics": _diagnostics(rows["upt"]),
+        "diagnostics": diagnostics(rows["upt"], data, cfg),
         "true_objects": data.meta.get("true_objects"),
-        "config": {**cfg.as_dict(), "lam": float(hp.lam), "iou_weight": float(hp.iou_weight), "max_dist": float(hp.max_dist),
-                   "epsilon": float(hp.epsilon)},
+        "config": _config_record(cfg, hp),
         "world": {**wcfg.to_dict(), "synthetic": True},
         "environment": _common.environment(),
         "seconds": rows["seconds"],
@@ -439,4 +452,4 @@ def run_task(args) -> int:
     path = os.path.join(folder, "results.json")
     _common.write_json(path, out)
     print(f"\nwrote {path}" + (f" and {', '.join(out.get('plots', []))}" if out.get("plots") else ""))
-    return 0
+    return _common.convergence_exit(out["diagnostics"], args, what="object transport")

@@ -2,6 +2,7 @@
 
     upt localize --data DIR [--lam L] [--top-objects N] [--object-transport paper|none] [--tubes K]
                  [--iou-weight W] [--max-dist PX] [--solver emd|sinkhorn] [--epsilon E] [--json OUT] [--out DIR]
+                 [--strict]
 
 Scores every person box for every action (actor score + the action's top
 objects near the actor, weighed by their spatial prior), links boxes into K
@@ -10,6 +11,11 @@ tube and reports video-mAP at ST-IoU 0.1 ... 0.8 and top-1, for the baseline
 (lam = 0) and with UPT moving the action prototypes toward the detected
 objects. ``--out DIR`` writes the UPT run's tubes (``DIR/tubes/<video>.npz``;
 ``--hdf5`` also the ICCV 2017 code's HDF5 layout, needs h5py).
+
+``--json`` also holds the object transport's ``diagnostics`` with the names
+of :func:`upt_jax.api.summarize_diagnostics` (``null`` without a transport).
+When the transport or a Frechet mean did not converge, one warning line on
+stderr names what; ``--strict`` then exits with code 3.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ objects first, and evaluates the tubes with video-mAP.
 
 Shapes: padded arrays plus masks (:class:`LocalizationInputs`; build them
 from a data folder with :func:`upt_jax.localization.data.to_inputs`). Videos
-are processed ``config.video_batch`` at a time (``lax.map``); inside a batch
+are processed ``config.video_batch`` at a time (:func:`batched_map`); inside a batch
 scoring and linking are vmapped over videos and actions. The largest
 temporaries are ``[batch, T, P, Q]`` (object terms) and ``[batch, A, T, P]``
 (scores and back-pointers): never ``[A, V, T, P, Q]``.
@@ -21,6 +21,13 @@ temporaries are ``[batch, T, P, Q]`` (object terms) and ``[batch, A, T, P]``
     run = jax.jit(make_localize(cfg))
     result = run(inputs, LocalizationHyper(lam=0.5))
     curve = jax.jit(jax.vmap(make_localize(cfg), in_axes=(None, 0)))(inputs, LocalizationHyper(lam=lams))
+
+:func:`localize_grid` evaluates a whole grid (lam x top-n objects x IoU
+weight x max gap, :class:`LocalizationGrid`) in one call, video by video:
+the transport is solved once, the object terms of a video once per max gap,
+and only the metrics are kept per grid point (the sweep runner's
+localization task uses it). Its numbers are those of :func:`localize` at
+each grid point.
 
 Nothing here calls ``jax.jit``.
 """
@@ -35,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from upt_jax import api as _api
+from upt_jax import objects as _objects
 from upt_jax import sphere
 from upt_jax.errors import UPTError, check_choices
 from upt_jax.localization import evaluate as _eval
@@ -53,7 +61,12 @@ __all__ = [
     "video_tubes",
     "localize",
     "make_localize",
+    "LocalizationGrid",
+    "GridResult",
+    "localize_grid",
+    "make_localize_grid",
     "check_inputs",
+    "batched_map",
 ]
 
 OBJECT_TRANSPORTS = ("paper", "none")
@@ -69,9 +82,9 @@ class LocalizationConfig:
       object_transport: ``"paper"`` (UPT to the object prototypes, step 5) or
         ``"none"`` (the original prototypes choose the objects).
       thresholds: ST-IoU thresholds of the video-mAP.
-      video_batch: videos scored together (``lax.map`` batch over the
+      video_batch: videos scored together (:func:`batched_map` over the
         ``[batch, T, P, Q]`` object terms); bounds memory, not results.
-      link_batch: videos linked together (``lax.map`` batch); 0 = all videos
+      link_batch: videos linked together (:func:`batched_map`); 0 = all videos
         in one scan over frames (fastest on CPU: ``[V, A, T, P]`` scores and
         back-pointers, about 200 MB each for UCF-101-24).
       cost, solver, sinkhorn_threshold, sinkhorn_max_iter, frechet,
@@ -257,6 +270,42 @@ def video_tubes(video, weights, priors, config: LocalizationConfig, iou_weight, 
     return link_video(s, video[0], video[2], config, iou_weight)
 
 
+def batched_map(f, xs, batch_size: int):
+    """``lax.map(f, xs, batch_size=b)`` without a second copy of ``f`` for the remainder.
+
+    ``jax.lax.map`` traces and compiles ``f`` twice when the leading axis is
+    not a multiple of the batch (a scan over full batches plus a vmap over the
+    rest). Here the last batch is shifted back to end at the last element
+    (its first elements are computed twice and written twice with the same
+    values), so ``f`` is compiled once whatever the number of videos.
+
+    Args:
+      f: function of one element (a pytree of arrays without the leading axis).
+      xs: pytree of arrays with a common leading axis ``[n, ...]``.
+      batch_size: elements per vmapped step (static; ``>= n``: one vmap).
+
+    Returns:
+      pytree of ``[n, ...]`` arrays, ``f`` of every element.
+    """
+    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    b = max(1, min(int(batch_size), n))
+    if b >= n:
+        return jax.vmap(f)(xs)
+    if n % b == 0:
+        return jax.lax.map(f, xs, batch_size=b)
+    first = jax.tree_util.tree_map(lambda a: a[:b], xs)
+    shapes = jax.eval_shape(jax.vmap(f), first)
+    out0 = jax.tree_util.tree_map(lambda sd: jnp.zeros((n,) + sd.shape[1:], sd.dtype), shapes)
+
+    def body(i, out):
+        start = jnp.minimum(i * b, n - b)
+        x = jax.tree_util.tree_map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, b, axis=0), xs)
+        y = jax.vmap(f)(x)
+        return jax.tree_util.tree_map(lambda o, v: jax.lax.dynamic_update_slice_in_dim(o, v, start, axis=0), out, y)
+
+    return jax.lax.fori_loop(0, -(-n // b), body, out0)
+
+
 def _label_overlaps(tubes_own, person_boxes, gt_boxes, gt_mask):
     """ST-IoU ``[K, G]`` of one video's own-class tubes with its ground truth."""
     idx = jnp.maximum(tubes_own, 0)  # [K, T]
@@ -297,16 +346,14 @@ def localize(inputs: LocalizationInputs, config: LocalizationConfig = Localizati
              x.object_boxes.astype(dtype), x.object_labels.astype(jnp.int32), x.object_scores.astype(dtype),
              x.object_mask.astype(bool))
 
-    num_v = x.person_boxes.shape[0]
-    scores = jax.lax.map(lambda v: video_scores(v, dense, priors, config, max_d), video,
-                         batch_size=min(config.video_batch, num_v))  # [V, A, T, P]
+    scores = batched_map(lambda v: video_scores(v, dense, priors, config, max_d), video, config.video_batch)  # [V, A, T, P]
 
     def link(xs):
         return link_video(*xs, config, iou_w)
 
     link_xs = (scores, video[0], video[2])
     if config.link_batch > 0:
-        tubes, tscores = jax.lax.map(link, link_xs, batch_size=min(config.link_batch, num_v))
+        tubes, tscores = batched_map(link, link_xs, config.link_batch)
     else:  # one scan over frames for all videos and actions: fewest sequential steps
         tubes, tscores = jax.vmap(link)(link_xs)
     vm = x.video_mask.astype(bool)
@@ -332,6 +379,194 @@ def make_localize(config: LocalizationConfig):
 
     def run(inputs, hyper=LocalizationHyper()):
         return localize(inputs, config, hyper)
+
+    return run
+
+
+class LocalizationGrid(NamedTuple):
+    """Traced grids of :func:`localize_grid` (1-D arrays); results cover their product.
+
+    Attributes:
+      lam: ``[L]`` fractions of the geodesic travelled (0 = baseline).
+      top_objects: ``[N]`` int, objects kept per action, each in
+        ``[0, config.top_objects]``: the config's value is the largest (it
+        sets the static shapes); an action's top-n objects are the first n of
+        its top ``config.top_objects``, so n is traced here.
+      iou_weight: ``[W]`` weights of the IoU term when linking.
+      max_dist: ``[M]`` largest actor-object gaps in pixels.
+      epsilon: ``[]`` Sinkhorn regularisation (one per call: a transport
+        serves the whole grid).
+      threshold: ``[]`` Sinkhorn marginal tolerance (``None``: the config's).
+    """
+
+    lam: Any
+    top_objects: Any
+    iou_weight: Any
+    max_dist: Any
+    epsilon: Any = 1e-2
+    threshold: Any = None
+
+
+class GridResult(NamedTuple):
+    """Output of :func:`localize_grid` (grid axes ``L, N, W, M`` in that order).
+
+    Attributes:
+      map: ``[L, N, W, M, D]`` video-mAP (percent) per threshold.
+      ap: ``[L, N, W, M, D, A]`` AP (percent; NaN without ground truth).
+      top1: ``[L, N, W, M]`` classification accuracy from the tubes (percent).
+      n_gt: ``[A]`` int32 ground-truth tubes per class.
+      prototypes: ``[L, A, d]`` prototypes that chose the objects, per lam.
+      object_indices: ``[L, A, n_max]`` int32 each action's top
+        ``config.top_objects`` objects, best first (grid point n keeps the
+        first n).
+      object_weights: ``[L, A, n_max]`` their weights ``cos(a', o)``.
+      object_mass: ``[O]`` detection-based object masses.
+      diagnostics: :class:`upt_jax.api.Diagnostics` of the one transport,
+        every leaf with a leading ``[L]`` axis (only ``moved_angle`` differs
+        between lam values), or ``None`` (``object_transport="none"`` or
+        ``config.top_objects == 0``).
+    """
+
+    map: Any
+    ap: Any
+    top1: Any
+    n_gt: Any
+    prototypes: Any
+    object_indices: Any
+    object_weights: Any
+    object_mass: Any
+    diagnostics: Any
+
+
+def _check_grid(grid: LocalizationGrid, config: LocalizationConfig) -> None:
+    for name in ("lam", "top_objects", "iou_weight", "max_dist"):
+        v = getattr(grid, name)
+        if np.ndim(v) != 1 or np.shape(v)[0] < 1:
+            raise UPTError(f"LocalizationGrid.{name} must be a non-empty 1-D array, got shape {list(np.shape(v))}")
+        if not _concrete(v):
+            continue
+        a = np.asarray(v)
+        if name == "lam" and (not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 1):
+            raise UPTError(f"LocalizationGrid.lam must lie in [0, 1] (fraction of the geodesic travelled), got {a.tolist()}")
+        if name == "top_objects" and (a.min() < 0 or a.max() > config.top_objects or np.any(a != np.round(a))):
+            raise UPTError(
+                f"LocalizationGrid.top_objects must be integers in [0, config.top_objects = {config.top_objects}] "
+                f"(set config.top_objects to the largest value of the grid), got {a.tolist()}"
+            )
+        if name in ("iou_weight", "max_dist") and (not np.all(np.isfinite(a)) or a.min() < 0):
+            raise UPTError(f"LocalizationGrid.{name} must be finite and >= 0, got {a.tolist()}")
+
+
+def localize_grid(inputs: LocalizationInputs, config: LocalizationConfig, grid: LocalizationGrid) -> GridResult:
+    """Steps 1-6 at every point of a grid of traced hyper-parameters. Pure;
+    jit with ``static_argnames="config"`` (or :func:`make_localize_grid`).
+
+    Grid point ``(lam, n, w, d)`` gives the metrics of ``localize(inputs,
+    config.replace(top_objects=n), LocalizationHyper(lam, w, d, epsilon,
+    threshold))``, computed without repeating what does not change: the
+    object masses and the transport once per call (the Frechet targets serve
+    every lam), the object terms of a video once per ``d``, the box scores
+    once per ``(lam, n, d)``, the frame links of a video once. Videos are
+    processed ``config.video_batch`` at a time (:func:`batched_map`) and
+    only tube scores and the label class's ST-IoU overlaps leave a video, so
+    memory grows with the batch times the grid size, not with the number of
+    videos; tubes themselves are not returned (use :func:`localize` for
+    them).
+
+    Args:
+      inputs: :class:`LocalizationInputs`.
+      config: static :class:`LocalizationConfig`; ``top_objects`` is the
+        largest n of the grid.
+      grid: :class:`LocalizationGrid`.
+
+    Returns:
+      :class:`GridResult`.
+
+    Raises:
+      UPTError: inconsistent shapes or bad grid values (when concrete).
+    """
+    check_inputs(inputs, config, None)
+    _check_grid(grid, config)
+    x = LocalizationInputs(*[jnp.asarray(a) for a in inputs])
+    dtype = jnp.float32 if x.person_boxes.dtype != jnp.float64 else jnp.float64
+    p = sphere.normalize(x.prototypes.astype(dtype))
+    obj = x.object_prototypes.astype(dtype)
+    num_a, num_o = p.shape[0], obj.shape[0]
+    mass = _upt.object_masses(x.object_labels, x.object_scores.astype(dtype), x.object_mask, x.frame_mask, num_o)
+    lams = jnp.asarray(grid.lam, dtype)
+    n_lam = lams.shape[0]
+    diag = None
+    if config.object_transport == "paper" and config.top_objects > 0:
+        base = LocalizationHyper(lam=0.0, epsilon=grid.epsilon, threshold=grid.threshold)
+        # vmapped over lam only: the coupling and the Frechet means do not depend on it (solved once)
+        p_lam, diag = jax.vmap(
+            lambda lam: _upt.transport_actions(p, obj, mass, config.upt_config(), base._replace(lam=lam).upt_hyper())
+        )(lams)
+    else:
+        p_lam = jnp.broadcast_to(p, (n_lam,) + p.shape)
+    idx, w, _ = jax.vmap(lambda q: _score.object_weights(q, obj, config.top_objects))(p_lam)  # [L, A, n_max]
+    ns = jnp.asarray(grid.top_objects, jnp.int32)
+    n_top = ns.shape[0]
+    cols = jnp.arange(config.top_objects)
+
+    def dense_for(i_l, w_l, n):  # the [O, A] weights of top-n (a prefix of the top n_max)
+        return _objects.weight_matrix(i_l, jnp.where(cols[None, :] < n, w_l, 0.0), num_o)
+
+    dense = jax.vmap(lambda i_l, w_l: jax.vmap(lambda n: dense_for(i_l, w_l, n))(ns))(idx, w)  # [L, N, O, A]
+    dense = dense.reshape((n_lam * n_top,) + dense.shape[2:])
+    iou_ws = jnp.asarray(grid.iou_weight, dtype)
+    dists = jnp.asarray(grid.max_dist, dtype)
+    priors = x.priors.astype(dtype)
+    video = (x.person_boxes.astype(dtype), x.person_scores.astype(dtype), x.person_mask.astype(bool),
+             x.object_boxes.astype(dtype), x.object_labels.astype(jnp.int32), x.object_scores.astype(dtype),
+             x.object_mask.astype(bool))
+    labels = x.labels.astype(jnp.int32)
+
+    def per_video(xs):
+        v, gtb, gtm, label = xs
+
+        def at_dist(d):
+            def at_weights(dn):
+                s = video_scores(v, dn, priors, config, d)  # the object terms do not depend on dn: once per d
+
+                def at_iou(wi):
+                    tubes, tsc = link_video(s, v[0], v[2], config, wi)
+                    return tsc, _label_overlaps(tubes[label], v[0], gtb, gtm)
+
+                return jax.vmap(at_iou)(iou_ws)
+
+            return jax.vmap(at_weights)(dense)
+
+        return jax.vmap(at_dist)(dists)  # [M, B, W, A, K], [M, B, W, K, G]
+
+    tsc, ov = batched_map(per_video, (video, x.gt_boxes.astype(dtype), x.gt_mask.astype(bool), labels), config.video_batch)
+    vm = x.video_mask.astype(bool)
+    tsc = jnp.where(vm[:, None, None, None, None, None], tsc, -jnp.inf)  # [V, M, B, W, A, K]
+    gtm = x.gt_tube_mask.astype(bool)
+
+    def evaluate(ts, ovl):  # one grid point: [V, A, K], [V, K, G]
+        m, ap, _ = _eval.video_map(ts, ovl, gtm, labels, vm, config.thresholds)
+        _, top1 = _eval.classification_top1(jnp.max(ts, axis=-1), labels, vm)
+        return m, ap, top1
+
+    ev = jax.vmap(jax.vmap(jax.vmap(evaluate, in_axes=(1, 1)), in_axes=(1, 1)), in_axes=(1, 1))  # over M, B, W
+    m, ap, top1 = ev(tsc, ov)  # [M, B, W, ...]
+    n_w, n_d = iou_ws.shape[0], dists.shape[0]
+
+    def grid_order(a):  # [M, L*N, W, ...] -> [L, N, W, M, ...]
+        a = a.reshape((n_d, n_lam, n_top, n_w) + a.shape[3:])
+        return jnp.moveaxis(a, 0, 3)
+
+    n_gt = jnp.zeros((num_a,), jnp.int32).at[labels].add(jnp.sum(gtm & vm[:, None], axis=-1).astype(jnp.int32))
+    return GridResult(grid_order(m), grid_order(ap), grid_order(top1), n_gt, p_lam, idx, w, mass, diag)
+
+
+def make_localize_grid(config: LocalizationConfig):
+    """Close over a static config: ``run(inputs, grid) -> GridResult``
+    (``jax.jit`` it: one compilation per input shape and grid size)."""
+
+    def run(inputs, grid):
+        return localize_grid(inputs, config, grid)
 
     return run
 

@@ -123,7 +123,7 @@ def pair_terms(
     same_before = (ol[:, :, None] == ol[:, None, :]) & earlier[None] & om[:, None, :]  # [T, Q(i), Q(j)]
     blocked = jnp.einsum("tpj,tij->tpi", eligible.astype(dtype), same_before.astype(dtype), precision=_HI)
     best = eligible & (blocked < 0.5)
-    pri = priors.astype(dtype)
+    pri = jnp.asarray(priors, dtype)  # NumPy priors too (indexed by traced labels below)
     h_prior = _boxes.entropy2(pri)[ol][:, None, :]  # [T, 1, Q]
     prior = pri[ol][:, None, :, :]  # [T, 1, Q, 9]
     g = os_[:, None, :] * (1.0 - _boxes.prior_jsd(pb, obb, prior, h_prior))
@@ -142,6 +142,6 @@ def box_scores(person_scores: jax.Array, terms: PairTerms, weights: jax.Array) -
       ``[T, P, A]`` box scores (padded boxes get their padded score; the
       linker ignores them through the mask).
     """
-    wq = weights.astype(terms.value.dtype)[terms.labels]  # [T, Q, A]
+    wq = jnp.asarray(weights, terms.value.dtype)[terms.labels]  # [T, Q, A] (NumPy weights too)
     obj = jnp.einsum("tpq,tqa->tpa", terms.value, wq, precision=_HI)
     return person_scores[..., None] + obj

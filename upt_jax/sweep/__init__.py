@@ -34,6 +34,8 @@ from upt_jax.sweep.report import summary_table, write_plots, write_summary
 from upt_jax.sweep.store import StaleResultsError, read_rows, row_key
 from upt_jax.sweep.study import Study, expand_static, load_study
 from upt_jax.sweep.tasks import TASKS, JobInputs, Task, register_task
+from upt_jax.sweep import task_methods  # noqa: F401,E402  (registers the "methods" task)
+from upt_jax.sweep import task_localization  # noqa: F401,E402  (registers the "localization" task)
 
 __all__ = [
     "Study",

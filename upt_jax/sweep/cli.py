@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--check", action="store_true",
+        help="after the run, compare the summary with the study file's EXPECTED numbers (table in "
+        "OUT/expected_check.md); exit code 4 when one does not match",
+    )
+    parser.add_argument(
         "--distributed", action="store_true",
         help="call jax.distributed.initialize() first (multi-host: TPU pod slice, multi-node GPU)",
     )
@@ -75,6 +80,31 @@ def run_from_args(args) -> int:
             f"(listed in summary.md); first: {stats.first_warning}",
             file=sys.stderr,
         )
+    if getattr(args, "check", False):
+        return _check_expected(args.config, out, stats)
+    return 0
+
+
+def _check_expected(config_path: str, out: str, stats) -> int:
+    import sys
+
+    from upt_jax.sweep.expected import check_run, format_check, load_expected
+
+    expected = load_expected(config_path)
+    if not expected:
+        print(f"upt sweep: --check: {config_path} defines no EXPECTED numbers; nothing to check", file=sys.stderr)
+        return 0
+    if stats.rows_skipped + stats.rows_computed < stats.rows_total:
+        print("upt sweep: --check: the run stopped before every row was computed; resume it, then check", file=sys.stderr)
+        return 4
+    results = check_run(out, expected)
+    print(format_check(results))
+    bad = [r for r in results if not r["ok"]]
+    if bad:
+        print(f"upt sweep: --check: {len(bad)} of {len(results)} expected numbers differ (see "
+              f"{os.path.join(out, 'expected_check.md')})", file=sys.stderr)
+        return 4
+    print(f"upt sweep: --check: all {len(results)} expected numbers match", file=sys.stderr)
     return 0
 
 

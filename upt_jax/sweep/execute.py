@@ -273,9 +273,13 @@ def run_study(
     """
     import jax
 
+    task = get_task(study.task)
+    if task.run is not None:  # a task with its own runner (localization: upt_jax.sweep.task_localization)
+        return task.run(study, out_dir, devices=devices, progress=progress, max_chunks=max_chunks, on_chunk=on_chunk,
+                        datasets=datasets, write_reports=write_reports, cache_dir=cache_dir, force_new=force_new,
+                        stack_datasets=stack_datasets)
     t_start = time.perf_counter()
     stats = SweepStats(out_dir=out_dir)
-    task = get_task(study.task)
     devs = devices_of(devices)
     env = environment(devs)
     code = code_version()

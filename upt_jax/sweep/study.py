@@ -72,6 +72,7 @@ class Study:
     compact: bool = True
     task: str = "classification"
     description: str = ""
+    grids: dict = dataclasses.field(default_factory=dict)  # further traced grids of a task (localization)
 
     def replace(self, **changes) -> "Study":
         """A copy with some fields changed."""
@@ -214,8 +215,9 @@ def expand_static(study: Study, n_videos: int, split_classes) -> list[Variant]:
       list of :class:`Variant`, in the study's order.
     """
     import upt_jax as U
+    from upt_jax.sweep.tasks import get_task
 
-    base = U.UPTConfig(**dict(study.base))
+    base = (get_task(study.task).config_type or U.UPTConfig)(**dict(study.base))
     variants = list(study.static) or [{}]
     varying = sorted({k for v in variants for k in v if len({repr(w.get(k)) for w in variants}) > 1})
     out = []

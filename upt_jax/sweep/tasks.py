@@ -74,12 +74,18 @@ class Task:
         arrays, context: dict) -> list of L dicts of row fields``. The
         context holds ``class_names`` (the dataset's, unpadded).
       metrics: row fields summarised (mean, std) over splits.
+      config_type: the static config class of the task's variants (built
+        from ``Study.base`` and each ``static`` dict); ``None`` =
+        :class:`upt_jax.UPTConfig`. A subclass adds the task's own static
+        fields (the ``methods`` task's ``method``).
     """
 
     name: str
     make_job: Callable
     rows: Callable
     metrics: tuple
+    config_type: Any = None
+    run: Callable | None = None  # own runner replacing run_study (same arguments): task_localization
 
 
 TASKS: dict[str, Task] = {}
@@ -134,7 +140,10 @@ def classification_job(config, clustered: bool):
         else:
             centres = U.cluster_videos(inputs.videos, config, jax.random.PRNGKey(0), vm)
         hyper = U.UPTHyper(lam=jnp.zeros((), inputs.prototypes.dtype), epsilon=epsilon)
-        _, diag = U.transport_update(inputs.prototypes, centres, config, hyper, cm)
+        from upt_jax.sweep.task_methods import job_prior  # class_prior "given" = the split's true frequencies
+
+        prior = job_prior(config, inputs.prototypes, inputs.videos, inputs.labels, cm, vm)
+        _, diag = U.transport_update(inputs.prototypes, centres, config, hyper, cm, prior=prior)
         p = sphere.normalize(inputs.prototypes)
 
         def at(lam):
