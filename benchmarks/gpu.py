@@ -1,7 +1,7 @@
 """One short GPU run (prepared for an H100; NOT YET RUN ON A GPU: no device was
 lent to the session that wrote it).
 
-    python -m benchmarks.gpu [--precision highest|default] [--quick]
+    python -m benchmarks.gpu [--precision highest|default] [--quick | --tiny] [--out DIR]
 
 Prints, with compile time separate from the compiled run time:
 1. the paper default (N = 13,320, K = 101, d = 300, C = 1000, 10 restarts,
@@ -45,6 +45,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--precision", default="highest", choices=["highest", "high", "default"])
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke test on CPU)")
+    ap.add_argument("--tiny", action="store_true", help="tiny sizes: checks that the script runs (CPU, about a minute)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = ap.parse_args(argv)
     import jax
@@ -61,9 +62,11 @@ def main(argv=None):
     res = {"device": str(jax.devices()[0]), "backend": jax.default_backend(), "precision": args.precision,
            "jax": jax.__version__, "tested_on_gpu_when_written": False}
     print(res, flush=True)
-    n = 2000 if args.quick else 13_320
+    small = args.quick or args.tiny
+    n = 600 if args.tiny else 2000 if args.quick else 13_320
     protos, videos, labels = ucf_like(0, n=n)
-    cfg = U.UPTConfig(n_clusters=100 if args.quick else 1000)
+    cfg = U.UPTConfig(n_clusters=20 if args.tiny else 100 if args.quick else 1000)
+    res["sizes"] = "tiny" if args.tiny else "quick" if args.quick else "full"
     hyper = U.UPTHyper(lam=0.5, epsilon=1e-2)
     run = U.make_upt(cfg)
 
@@ -85,8 +88,8 @@ def main(argv=None):
     res["study_110_runs"]["top1_mean"] = np.asarray(top).mean(0).tolist()
     print(res["study_110_runs"], flush=True)
 
-    big_n = 20_000 if args.quick else 1_000_000
-    big_k, big_d, big_c = (100, 64, 500) if args.quick else (1000, 512, 10_000)
+    big_n = 3000 if args.tiny else 20_000 if args.quick else 1_000_000
+    big_k, big_d, big_c = (20, 16, 50) if args.tiny else (100, 64, 500) if small else (1000, 512, 10_000)
     while big_n >= 1000:
         try:
             p, x, lab = sphere_mixture(0, big_n, big_k, big_d)
@@ -98,7 +101,9 @@ def main(argv=None):
                            km.inertia, km.n_iters)
             cfg_big = U.UPTConfig(n_clusters=big_c)
             _, big["transport_update_C"] = _t(lambda p, c: U.transport_update(p, c, cfg_big, hyper)[0], p, cc, reps=1)
-            _, big["no_clustering_chunked"] = _t(lambda p, x: scale.upt_no_clustering(p, x, chunk=65536, max_iterations=200)[0], p, x, reps=1)
+            chunk = 1024 if args.tiny else 65536
+            _, big["no_clustering_chunked"] = _t(
+                lambda p, x: scale.upt_no_clustering(p, x, chunk=chunk, max_iterations=200)[0], p, x, reps=1)
             big["total_C_s"] = big["kmeans_C"]["run_s"] + big["transport_update_C"]["run_s"]
             res["largest"] = big
             print(big, flush=True)

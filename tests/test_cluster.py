@@ -14,9 +14,18 @@ import pytest
 from scipy.stats import chisquare
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
 
 from upt_jax import cluster
 from upt_jax.errors import UPTError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread_for_sklearn():
+    # scikit-learn's OpenMP threads spin while they wait: on a loaded 2-core machine they burn 5x the
+    # CPU of one thread for the same result (JAX's own thread pool is not affected)
+    with threadpool_limits(limits=1):
+        yield
 
 
 def _blobs(seed=0, n_per=40, k=6, d=8, spread=0.05):
@@ -182,8 +191,8 @@ def test_greedy_seeding_picks_the_best_candidate():
     x = x.astype(np.float32)
     w = rng.uniform(0.5, 3.0, len(x)).astype(np.float32)
     w[2] = 0.0
-    seed = jax.jit(jax.vmap(lambda kk: cluster.kmeans_plus_plus(kk, jnp.asarray(x), 5, jnp.asarray(w), n_trials=300)))
-    for c in np.asarray(seed(jax.random.split(jax.random.PRNGKey(0), 4))):
+    seed = jax.jit(jax.vmap(lambda kk, x, w: cluster.kmeans_plus_plus(kk, x, 5, w, n_trials=300), in_axes=(0, None, None)))
+    for c in np.asarray(seed(jax.random.split(jax.random.PRNGKey(0), 4), x, w)):
         idx = [int(np.flatnonzero(np.all(x == ci, axis=1))[0]) for ci in c]
         assert idx == _brute_greedy(x.astype(np.float64), w.astype(np.float64), idx[0], 5)
         assert w[idx].min() > 0
@@ -194,8 +203,9 @@ def test_kmeans_plus_plus_draws_from_d2():
     x = rng.normal(size=(7, 3)).astype(np.float32)
     w = np.array([1, 2, 0, 1, 3, 1, 0.5], np.float32)
     keys = jax.random.split(jax.random.PRNGKey(1), 20000)
-    seed = jax.jit(jax.vmap(lambda kk: cluster.kmeans_plus_plus(kk, jnp.asarray(x), 2, jnp.asarray(w), n_trials=1)))
-    c = np.asarray(seed(keys))
+    # x and w are arguments, not constants of the program: XLA would constant-fold [20000, ...] arrays
+    seed = jax.jit(jax.vmap(lambda kk, x, w: cluster.kmeans_plus_plus(kk, x, 2, w, n_trials=1), in_axes=(0, None, None)))
+    c = np.asarray(seed(keys, x, w))
     idx = np.argmin(((c[:, :, None, :] - x[None, None]) ** 2).sum(-1), axis=-1)  # [keys, 2] point indices
     first = np.bincount(idx[:, 0], minlength=7)
     assert first[2] == 0 and chisquare(first[w > 0], w[w > 0] / w.sum() * len(idx)).pvalue > 1e-3
@@ -214,8 +224,9 @@ def test_seeding_variants():
     w = jnp.asarray((np.arange(250) % 2).astype(np.float32))  # even rows masked
     keys = jax.random.split(jax.random.PRNGKey(0), 8)
 
-    def seeds(**kw):
-        return np.asarray(jax.jit(jax.vmap(lambda kk: cluster.kmeans_plus_plus(kk, x, 30, w, **kw)))(keys))
+    def seeds(gram=None, **kw):
+        f = jax.vmap(lambda kk, x, w, gram: cluster.kmeans_plus_plus(kk, x, 30, w, gram=gram, **kw), in_axes=(0, None, None, None))
+        return np.asarray(jax.jit(f)(keys, x, w, gram))
 
     greedy = seeds()
     np.testing.assert_array_equal(greedy, seeds(gram=x @ x.T))
@@ -287,8 +298,8 @@ def test_blobs_same_partition_as_sklearn():
 
 
 def test_zero_weight_points_are_ignored():
-    x, lab = _blobs(3)
-    outliers = np.full((25, x.shape[1]), 50.0, np.float32)
+    x, lab = _blobs(3, n_per=35)  # 210 points + 30 outliers: the shape (and compilation) of the test above
+    outliers = np.full((30, x.shape[1]), 50.0, np.float32)
     xo = np.concatenate([x, outliers])
     w = np.concatenate([np.ones(len(x)), np.zeros(len(outliers))]).astype(np.float32)
     res = _kmeans(jnp.asarray(xo), 6, jax.random.PRNGKey(0), weights=jnp.asarray(w), normalize_centres=False)
@@ -316,13 +327,18 @@ def test_spherical_fixed_point():
 
 
 def test_seeds_reproducible_and_vmap_equals_loop():
+    # the configuration and shape of test_bounded_equals_dense_and_screening's sequential run (the CPU
+    # default): the single calls reuse its compilation, only the vmapped program is new
     x = jnp.asarray(_sphere_data(7, n=300))
-    f = jax.jit(lambda key: cluster.kmeans(x, 15, key, n_init=2))
+
+    def f(key):
+        return _kmeans(x, 30, key, n_init=3, restarts="sequential", normalize_centres=False)
+
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
     r1, r2 = f(keys[0]), f(keys[0])
     np.testing.assert_array_equal(np.asarray(r1.centres), np.asarray(r2.centres))
     assert not np.array_equal(np.asarray(f(keys[1]).centres), np.asarray(r1.centres))
-    batched = jax.vmap(f)(keys)
+    batched = jax.jit(jax.vmap(f))(keys)
     for i in range(3):
         single = f(keys[i])
         np.testing.assert_array_equal(np.asarray(batched.assignment[i]), np.asarray(single.assignment))

@@ -1,14 +1,25 @@
 """The whole method (steps 1-6) against a NumPy loop implementation written
 here; the grid (vmapped hyper-parameters) equals a loop of single runs and
-the NumPy loops; lam = 0 equals the baseline exactly; the robust facts of the
-simulated worlds.
+the NumPy loops; lam = 0 is the baseline (the same objects, tubes and
+matches); the robust facts of the simulated worlds.
 
-Compilation dominates the cost of these tests, so every test shares a few
-compiled functions: ``LOC`` and ``GRID`` (one ``jax.jit`` object each), the
-config ``CFG`` and ONE padded input shape for both test worlds (the tiny
-``default`` world is padded to the shape of the ``clean`` UCF Sports world;
-padded videos are masked and change nothing). ``tests/test_sweep_localization.py``
-reuses them too.
+Compilation dominates the cost of these tests, so every localization test
+shares a few compiled programs, all at ONE padded input shape (that of 12
+videos of the ``clean`` UCF Sports world with 12 frames; the tiny
+``default`` world is padded to it: padded videos are masked and change
+nothing):
+
+- ``loc(x, lam, ...)``: the program ``upt localize`` runs (``localize``
+  vmapped over lam 0 and ``lam``, :func:`upt_jax.cli._localization.run_rows`);
+  with ``CFG`` (the options ``CLI_OPTS``) it serves these tests, ``upt
+  localize`` in ``tests/test_localization_cli.py`` and the sweep test;
+- ``loc(..., config=CFG.replace(object_transport="none"))``: the lam = 0
+  test and the imported folder of the CLI test;
+- ``GRID``: :func:`localize_grid`, jitted the way the sweep runner jits it
+  (so ``tests/test_sweep_localization.py`` reuses its compilation).
+
+The remaining programs of the localization tests are ``upt run --task
+localization``'s (Sinkhorn, and its actor-only row).
 """
 
 import functools
@@ -22,19 +33,39 @@ import pytest
 
 from tests.test_localization_boxes import np_pair_g
 from tests.test_localization_evaluate import np_video_map
+from upt_jax.cli import _localization as CL
 from upt_jax.errors import UPTError
-from upt_jax.localization import LocalizationConfig, LocalizationHyper, check_inputs, localize
+from upt_jax.localization import LocalizationConfig, LocalizationHyper, check_inputs
 from upt_jax.localization import data as D
 from upt_jax.localization import world as W
+from upt_jax.localization.evaluate import THRESHOLDS
 from upt_jax.localization.pipeline import LocalizationGrid, localize_grid
 
-THR = (0.1, 0.3, 0.5, 0.8)
-CFG = LocalizationConfig(top_objects=2, tubes=3, thresholds=THR, solver="emd", video_batch=4)
-LOC = jax.jit(localize, static_argnames="config")  # one function object: compilations are shared between tests
+THR = tuple(THRESHOLDS)  # the default ST-IoU thresholds (upt localize has no option for them)
+#: ``upt localize`` options that give CFG (tests/test_localization_cli.py asserts it)
+CLI_OPTS = ["--solver", "emd", "--top-objects", "2", "--tubes", "3", "--video-batch", "4"]
+CFG = LocalizationConfig(top_objects=2, tubes=3, solver="emd", video_batch=4)
 GRID = jax.jit(localize_grid, static_argnames="config")
 #: grid sizes (L, N, W, M) = (2, 3, 2, 2) shared by the grid tests and the sweep test (values differ, shapes do not)
 GRID_POINTS = dict(lam=(0.0, 0.5), top_objects=(0, 1, 2), iou_weight=(0.8, 2.0), max_dist=(30.0, 10.0))
-CLEAN_SPEC = "world:ucf-sports:clean:n_frames=12:max_persons=4:max_objects=6"
+#: the clean world of every test (``upt export``/``upt run`` options and sweep spec of the same world)
+CLEAN_OPTS = ["--world", "ucf-sports", "--preset", "clean", "--n-videos", "12", "--n-frames", "12"]
+CLEAN_SPEC = "world:ucf-sports:clean:n_videos=12:n_frames=12"
+
+
+def loc(x, lam, iou_weight=1.0, max_dist=25.0, config=CFG):
+    """``(result at lam 0, result at lam)`` of the compiled ``upt localize``
+    program (NumPy leaves), called exactly as the command calls it."""
+    hp = LocalizationHyper(lam=np.float32(lam), iou_weight=np.float32(iou_weight), max_dist=np.float32(max_dist),
+                           epsilon=np.float32(1e-2), threshold=np.float32(1e-3))
+    res = jax.block_until_ready(CL._compiled(config)(x, CL._stack(hp, [0.0, float(lam)])))
+    return CL._index(res, 0), CL._index(res, 1)
+
+
+def run_grid(x, grid: LocalizationGrid):
+    """``GRID(x, CFG, grid)`` with NumPy leaves (indexing device arrays would
+    compile a slice per shape)."""
+    return jax.tree_util.tree_map(np.asarray, GRID(x, CFG, grid))
 
 
 def grid_of(lam, top_objects, iou_weight, max_dist, epsilon=1e-2) -> LocalizationGrid:
@@ -48,17 +79,22 @@ def worlds():
     """``((tiny data, inputs), (clean data, inputs))`` with inputs of one shape.
 
     tiny: 6 videos of the ``default`` UCF Sports world (small enough for the
-    NumPy loops); clean: all 47 videos of the ``clean`` world (the sweep test
-    generates it from ``CLEAN_SPEC``, so its inputs get this same shape).
+    NumPy loops); clean: 12 videos (all 10 actions) of the ``clean`` world
+    with 12 frames (``upt export`` with ``CLEAN_OPTS`` and the sweep's
+    ``CLEAN_SPEC`` make the same world, so their inputs get this same shape).
     """
-    clean = W.generate_world(W.make_world_config("ucf-sports", "clean", n_frames=12, max_persons=4, max_objects=6))
+    clean = W.generate_world(W.make_world_config("ucf-sports", "clean", n_videos=12, n_frames=12))
     tiny = W.generate_world(W.make_world_config("ucf-sports", "default", n_videos=6, n_frames=9, max_persons=4,
                                                 max_objects=3, seed=1))
-    xc = D.to_inputs(clean)
-    v, t, p, _ = xc.person_boxes.shape
-    xt = D.to_inputs(tiny, n_videos=v, n_frames=t, max_persons=p, max_objects=xc.object_boxes.shape[2])
-    assert jax.tree_util.tree_map(np.shape, xt) == jax.tree_util.tree_map(np.shape, xc)
-    return (tiny, xt), (clean, xc)
+    return (tiny, pad_like(tiny, D.to_inputs(clean))), (clean, D.to_inputs(clean))
+
+
+def pad_like(data, like):
+    """``to_inputs(data)`` padded to the shape of the inputs ``like``."""
+    v, t, p, _ = like.person_boxes.shape
+    x = D.to_inputs(data, n_videos=v, n_frames=t, max_persons=p, max_objects=like.object_boxes.shape[2])
+    assert jax.tree_util.tree_map(np.shape, x) == jax.tree_util.tree_map(np.shape, like)
+    return x
 
 
 @pytest.fixture(scope="module")
@@ -186,37 +222,45 @@ def np_localize(data, top_n, lam, iou_w, max_dist, n_tubes, thresholds):
             "top1": 100 * np.mean(pred == labels), "mass": mass, "objects": top, "overlaps": overlaps}
 
 
-@pytest.mark.parametrize("lam", [0.0, 0.5])
-def test_localize_equals_numpy_loops(tiny, lam):
+def test_localize_equals_numpy_loops(tiny):
+    """lam 0 and 0.5 in one vmapped call (vmap = loop: each equals the NumPy loops)."""
     data, x = tiny
     n_v = len(data.videos)  # the inputs are padded with masked videos
-    r = LOC(x, CFG, LocalizationHyper(lam=lam, iou_weight=0.8, max_dist=30.0))
-    ref = np_localize(data, 2, lam, 0.8, 30.0, 3, THR)
-    np.testing.assert_allclose(np.asarray(r.object_mass), ref["mass"], rtol=1e-4, atol=1e-7)
-    np.testing.assert_array_equal(np.asarray(r.object_indices), ref["objects"])
     t_max = x.person_boxes.shape[1]
-    got_tubes = np.asarray(r.tubes)
-    for i, v in enumerate(data.videos):
-        np.testing.assert_array_equal(got_tubes[i, :, :, : v.n_frames], np.array(ref["tubes"][i]))
-        assert np.all(got_tubes[i, :, :, v.n_frames:t_max] == -1)
-    np.testing.assert_allclose(np.asarray(r.tube_scores)[:n_v], ref["scores"], rtol=1e-5, atol=1e-5)
-    assert np.all(np.isneginf(np.asarray(r.tube_scores)[n_v:]))
-    np.testing.assert_allclose(np.asarray(r.metrics.ap) / 100, ref["ap"], atol=1e-5)
-    np.testing.assert_allclose(np.asarray(r.metrics.map) / 100, ref["map"], atol=1e-5)
-    assert float(r.metrics.top1) == pytest.approx(ref["top1"])
+    for r, lam in zip(loc(x, 0.5, iou_weight=0.8, max_dist=30.0), (0.0, 0.5)):
+        ref = np_localize(data, 2, lam, 0.8, 30.0, 3, THR)
+        np.testing.assert_allclose(r.object_mass, ref["mass"], rtol=1e-4, atol=1e-7)
+        np.testing.assert_array_equal(r.object_indices, ref["objects"])
+        for i, v in enumerate(data.videos):
+            np.testing.assert_array_equal(r.tubes[i, :, :, : v.n_frames], np.array(ref["tubes"][i]))
+            assert np.all(r.tubes[i, :, :, v.n_frames:t_max] == -1)
+        np.testing.assert_allclose(r.tube_scores[:n_v], ref["scores"], rtol=1e-5, atol=1e-5)
+        assert np.all(np.isneginf(r.tube_scores[n_v:]))
+        np.testing.assert_allclose(r.metrics.ap / 100, ref["ap"], atol=1e-5)
+        np.testing.assert_allclose(r.metrics.map / 100, ref["map"], atol=1e-5)
+        assert float(r.metrics.top1) == pytest.approx(ref["top1"])
 
 
-def test_lam_zero_is_the_baseline_exactly(tiny):
-    _, x = tiny
-    hp = LocalizationHyper(lam=0.0, iou_weight=0.8, max_dist=30.0)
-    zero = LOC(x, CFG, hp)  # compiled by the reference test already
-    base = LOC(x, CFG.replace(object_transport="none"), hp)
-    for field in ("prototypes", "object_indices", "object_weights", "object_mass", "tubes", "tube_scores", "video_scores"):
-        np.testing.assert_array_equal(np.asarray(getattr(zero, field)), np.asarray(getattr(base, field)))
-    for a, b in zip(zero.metrics, base.metrics):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    moved = LOC(x, CFG, hp._replace(lam=0.5))
-    assert float(jnp.max(jnp.abs(moved.prototypes - zero.prototypes))) > 1e-3  # UPT moved the prototypes
+def test_lam_zero_is_the_baseline_exactly(tiny, clean):
+    """lam = 0 (the transport's program, the lam = 0 slot of the vmapped call
+    that ``upt localize`` makes) = no transport at all: the same prototypes,
+    objects, tubes, predictions and matches. Floats (scores, AP, top-1) may
+    differ in the last bit only: under vmap the lam = 0 slot's cosines and
+    sums are batched reductions."""
+    for _, x in (tiny, clean):
+        zero, moved = loc(x, 0.5, iou_weight=0.8, max_dist=30.0)  # compiled by the reference test already
+        base, again = loc(x, 0.5, iou_weight=0.8, max_dist=30.0, config=CFG.replace(object_transport="none"))
+        for field in ("prototypes", "object_indices", "object_mass", "tubes"):
+            np.testing.assert_array_equal(getattr(zero, field), getattr(base, field))
+        np.testing.assert_array_equal(zero.metrics.predictions, base.metrics.predictions)
+        np.testing.assert_array_equal(zero.metrics.n_gt, base.metrics.n_gt)
+        for field in ("object_weights", "tube_scores", "video_scores"):
+            np.testing.assert_allclose(getattr(zero, field), getattr(base, field), rtol=3e-7, atol=0)
+        for field in ("map", "ap", "top1", "best_st_iou"):  # percentages: sums of the same 0/1 matches
+            np.testing.assert_allclose(getattr(zero.metrics, field), getattr(base.metrics, field), rtol=3e-7, atol=0)
+        for a, c in zip(base.metrics, again.metrics):
+            np.testing.assert_array_equal(a, c)  # no transport: lam does nothing
+        assert float(np.max(np.abs(moved.prototypes - zero.prototypes))) > 1e-3  # UPT moved the prototypes
 
 
 def test_grid_equals_numpy_loops_and_single_runs(tiny):
@@ -224,18 +268,18 @@ def test_grid_equals_numpy_loops_and_single_runs(tiny):
     the config's) and the NumPy loops (every n, including the traced prefix n = 1
     and the actor-only n = 0)."""
     data, x = tiny
-    g = GRID(x, CFG, grid_of(**GRID_POINTS))
+    g = run_grid(x, grid_of(**GRID_POINTS))
     axes = [list(enumerate(GRID_POINTS[k])) for k in ("lam", "top_objects", "iou_weight", "max_dist")]
     n_loops = 0
     for (li, lam), (ni, n), (wi, w), (di, d) in itertools.product(*axes):
         at = (li, ni, wi, di)
-        if n == CFG.top_objects:  # against a single run of localize (jit of one point)
-            r = LOC(x, CFG, LocalizationHyper(lam=lam, iou_weight=w, max_dist=d))
-            np.testing.assert_allclose(np.asarray(g.map[at]), np.asarray(r.metrics.map), atol=1e-4)
-            np.testing.assert_allclose(np.asarray(g.ap[at]), np.asarray(r.metrics.ap), atol=1e-4)
+        if n == CFG.top_objects:  # against a single run of localize (the compiled upt localize program)
+            r = loc(x, lam, iou_weight=w, max_dist=d)[1]
+            np.testing.assert_allclose(np.asarray(g.map[at]), r.metrics.map, atol=1e-4)
+            np.testing.assert_allclose(np.asarray(g.ap[at]), r.metrics.ap, atol=1e-4)
             assert float(g.top1[at]) == pytest.approx(float(r.metrics.top1), rel=1e-6)
-            np.testing.assert_array_equal(np.asarray(g.object_indices[li]), np.asarray(r.object_indices))
-            np.testing.assert_allclose(np.asarray(g.prototypes[li]), np.asarray(r.prototypes), atol=1e-6)
+            np.testing.assert_array_equal(np.asarray(g.object_indices[li]), r.object_indices)
+            np.testing.assert_allclose(np.asarray(g.prototypes[li]), r.prototypes, atol=1e-6)
         if (wi, di) == (0, 0) or (lam, n) == (0.5, 1):  # against the NumPy loops (a subset: they are slow)
             ref = np_localize(data, n, lam, w, d, 3, THR)
             np.testing.assert_allclose(np.asarray(g.ap[at]) / 100, ref["ap"], atol=1e-5)
@@ -247,7 +291,7 @@ def test_grid_equals_numpy_loops_and_single_runs(tiny):
     np.testing.assert_allclose(np.asarray(g.object_mass), ref["mass"], rtol=1e-4, atol=1e-7)
     np.testing.assert_array_equal(np.asarray(g.n_gt), np.bincount(data.labels, minlength=len(data.action_names)))
     # one transport for the whole grid: the same targets for every lam; lam = 0 does not move the prototypes
-    d0, d1 = (jax.tree_util.tree_map(lambda a: np.asarray(a[i]), g.diagnostics) for i in (0, 1))
+    d0, d1 = (jax.tree_util.tree_map(lambda a: a[i], g.diagnostics) for i in (0, 1))
     np.testing.assert_array_equal(d0.targets, d1.targets)
     assert np.all(d0.moved_angle < 1e-6) and np.all(d1.moved_angle > 1e-3)
 
@@ -255,7 +299,7 @@ def test_grid_equals_numpy_loops_and_single_runs(tiny):
 def test_objects_help_over_actor_only_in_clean(clean):
     data, x = clean
     # the grid sizes of GRID_POINTS: no new compilation
-    g = GRID(x, CFG, grid_of(lam=(0.0, 0.5), top_objects=(0, 1, 2), iou_weight=(1.0, 2.0), max_dist=(25.0, 50.0)))
+    g = run_grid(x, grid_of(lam=(0.0, 0.5), top_objects=(0, 1, 2), iou_weight=(1.0, 2.0), max_dist=(25.0, 50.0)))
     m = np.asarray(g.map)
     actor, objs = m[0, 0, 0, 0], m[0, 2, 0, 0]
     assert objs.mean() > actor.mean() + 5.0

@@ -96,8 +96,8 @@ def test_evaluate_scores_matches_metrics_evaluate():
     p, v, _, _, lab = _case(2)
     cm = np.array([1, 1, 1, 0, 1, 1, 1], bool)
     vm = lab != 3
-    a = U.evaluate(p, v, lab, class_mask=cm, video_mask=vm)
-    b = ob.evaluate_scores(ob.action_scores(p, v), lab, class_mask=cm, video_mask=vm)
+    a = jax.jit(U.evaluate)(p, v, lab, class_mask=cm, video_mask=vm)
+    b = _jevaluate(jax.jit(ob.action_scores)(p, v), lab, class_mask=cm, video_mask=vm)
     for x, y in zip(a, b):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5)
 
@@ -176,12 +176,19 @@ def _write_example_folder(root, seed=0, k=9, per=12, o=30, d=16, unit=False, tar
     return protos, vids, objects, labels
 
 
+# jitted entry points (an eager call compiles every primitive of it separately: hundreds of small programs)
+_jclassify = jax.jit(ob.classify, static_argnames="config")
+_jevaluate = jax.jit(ob.evaluate_scores)
+_jexample_moved = jax.jit(ob.example_code_prototypes)
+_jslerp = jax.jit(lambda p, t, lam: sphere.slerp(sphere.normalize(p), sphere.normalize(t), lam))
+
+
 def _ours_example(ds, fusion, topn, moved):
     cfg = ob.ObjectConfig.example_code(top_n=topn)
-    res = ob.classify(
+    res = _jclassify(
         ds.prototypes, ds.videos, ds.object_prototypes, ds.object_probs, cfg, ob.ObjectHyper(fusion=fusion), action_moved=moved
     )
-    m = ob.evaluate_scores(res.fused, ds.labels)
+    m = _jevaluate(res.fused, ds.labels)
     return float(m.top1), float(m.top5)
 
 
@@ -195,16 +202,16 @@ def test_example_variant_reproduces_example_script(tmp_path, unit):
     tname = "transductive_ucf101_0_1000-kmeans_EMD"
     for fusion, topn, ilambda in [(0.5, 10, 0.5), (0.5, 5, 1.0), (0.3, 3, 0.0), (0.8, 10, 0.25)]:
         want = np_example_script(root, fusion, topn, ilambda, tname + ".npy")
-        moved = ob.example_code_prototypes(ds.prototypes, ds.targets[tname], ilambda)
+        moved = _jexample_moved(ds.prototypes, ds.targets[tname], ilambda)
         got = _ours_example(ds, fusion, topn, moved)
         np.testing.assert_allclose(got, want, atol=1e-4)
         if unit:  # for unit vectors the example slerp is our slerp with lam = 1 - L
-            moved2 = sphere.slerp(sphere.normalize(ds.prototypes), sphere.normalize(ds.targets[tname]), 1.0 - ilambda)
+            moved2 = _jslerp(ds.prototypes, ds.targets[tname], 1.0 - ilambda)
             np.testing.assert_allclose(_ours_example(ds, fusion, topn, moved2), want, atol=1e-4)
     # without objects (-t 0) the script is the action model
     want = np_example_script(root, 1.0, 0, 0.5, tname + ".npy")
-    moved = ob.example_code_prototypes(ds.prototypes, ds.targets[tname], 0.5)
-    m = ob.evaluate_scores(ob.action_scores(moved, ds.videos), ds.labels)
+    moved = _jexample_moved(ds.prototypes, ds.targets[tname], 0.5)
+    m = _jevaluate(jax.jit(ob.action_scores)(moved, ds.videos), ds.labels)
     np.testing.assert_allclose((float(m.top1), float(m.top5)), want, atol=1e-4)
 
 
@@ -227,7 +234,8 @@ def test_example_variant_with_upt_emd_targets(tmp_path):
     from upt_jax.data import load_official
 
     root = str(tmp_path / "ucf-101")
-    _write_example_folder(root, seed=3, k=6, per=10, d=16, unit=True, targets=np_emd_targets)
+    # the sizes of the test above (k = 9, 12 videos each): its compiled classifier and metrics are reused
+    _write_example_folder(root, seed=3, unit=True, targets=np_emd_targets)
     ds = load_official(root, load_objects=True)
     tname = "transductive_ucf101_0_1000-kmeans_EMD"
     want = np_example_script(root, 0.5, 10, 0.5, tname + ".npy")
@@ -249,7 +257,10 @@ def test_paper_transport_marginals_sphere_and_lam0(solver, mass):
     vm = np.arange(40) % 5 != 0
     cfg = ob.ObjectConfig(top_n=4, transport="paper", solver=solver, object_mass=mass)
     hyp = ob.ObjectHyper(lam=0.5, epsilon=1e-2)
-    new, diag = jax.jit(ob.object_transport, static_argnames="config")(p, op, pr, cfg, hyp, cm, vm)
+    # classify returns object_transport's (new prototypes, diagnostics) as they are: one compilation
+    # serves this check and the lam = 0 one below
+    res = _jclassify(p, v, op, pr, cfg, hyp, class_mask=cm, video_mask=vm)
+    new, diag = res.object_prototypes_used, res.diagnostics
     plan = np.asarray(diag.coupling)
     # object masses: average probability over unmasked videos, renormalised
     b = pr[vm].mean(0).astype(np.float64)
@@ -282,8 +293,6 @@ def test_paper_transport_marginals_sphere_and_lam0(solver, mass):
     np.testing.assert_array_equal(np.asarray(res0.object), np.asarray(base.object))
     np.testing.assert_array_equal(np.asarray(res0.fused), np.asarray(base.fused))
 
-
-_jclassify = jax.jit(ob.classify, static_argnames="config")
 
 
 def np_frechet_row(x, w, iters=500):
@@ -329,13 +338,15 @@ def test_jit_equals_no_jit_and_vmap_over_hyper():
     # vmap over traced hyper-parameters (lam, fusion) == one call per value
     pytest.importorskip("ot")
     cfg = ob.ObjectConfig(top_n=5, transport="paper", solver="emd", frechet_max_iter=20)
-    f = jax.jit(lambda h: ob.classify(p, v, op, pr, cfg, h).fused)
+    # the data are arguments, not constants of the programs (no constant folding at compile time)
+    g = lambda h, p, v, op, pr: ob.classify(p, v, op, pr, cfg, h).fused  # noqa: E731
+    f = jax.jit(g)
     lams = jnp.array([0.0, 0.4, 1.0])
     fus = jnp.array([0.2, 0.5, 0.9])
     batch = ob.ObjectHyper(lam=lams, epsilon=jnp.full(3, 1e-2), fusion=fus, temperature=jnp.full(3, 0.2))
-    out = np.asarray(jax.jit(jax.vmap(f))(batch))
+    out = np.asarray(jax.jit(jax.vmap(g, in_axes=(0, None, None, None, None)))(batch, p, v, op, pr))
     for i in range(3):
-        one = f(hyp._replace(lam=lams[i], fusion=fus[i]))
+        one = f(hyp._replace(lam=lams[i], fusion=fus[i]), p, v, op, pr)
         np.testing.assert_allclose(out[i], np.asarray(one), rtol=1e-5, atol=1e-6)
 
 
@@ -397,7 +408,7 @@ def test_object_report_rows():
         for suffix in ("+upt", "+upt_paper", "+upt_example"):
             if name + suffix in rows:
                 assert rows[name + suffix]["top1"] == pytest.approx(rows[name]["top1"])
-    base = ob.evaluate_scores(ob.action_scores(p, v), lab)
+    base = _jevaluate(jax.jit(ob.action_scores)(p, v), lab)
     assert rows["action"]["top1"] == pytest.approx(float(base.top1))
 
 

@@ -14,6 +14,10 @@ from upt_jax import scale, sphere
 from upt_jax import transport as T
 
 JUPT = jax.jit(U.upt, static_argnames="config")
+# jitted entry points: OTT's and our while loops run op by op when called eagerly (many times slower)
+SK_CHUNKED = jax.jit(scale.sinkhorn_chunked, static_argnames=("max_iterations", "kind", "chunk", "cache_cost", "momentum"))
+SK_DENSE = jax.jit(T.sinkhorn, static_argnames=("max_iterations", "inner_iterations", "lse_mode", "tau_a", "tau_b"))
+FM_CHUNKED = jax.jit(scale.frechet_mean_chunked, static_argnames=("max_iter", "kind", "chunk", "cache"))
 
 
 def _data(seed=0, k=7, n=230, d=12):
@@ -34,12 +38,12 @@ def test_chunked_sinkhorn_matches_ott(chunk, cache):
     k, n = p.shape[0], x.shape[0]
     a = jnp.full((k,), 1.0 / k)
     b = jnp.full((n,), 1.0 / n)
-    sk = scale.sinkhorn_chunked(p, x, a, b, epsilon=0.05, threshold=1e-6, chunk=chunk, cache_cost=cache)
+    sk = SK_CHUNKED(p, x, a, b, epsilon=0.05, threshold=1e-6, chunk=chunk, cache_cost=cache)
     assert bool(sk.converged) and int(sk.n_iters) <= 2000
     plan = _plan(sk, p, x)
     np.testing.assert_allclose(plan.sum(1), a, atol=2e-6)
     np.testing.assert_allclose(plan.sum(0), b, atol=2e-6)
-    ref = T.sinkhorn(T.cost_matrix(p, x), a, b, epsilon=0.05, threshold=1e-6)
+    ref = SK_DENSE(T.cost_matrix(p, x), a, b, epsilon=0.05, threshold=1e-6)
     np.testing.assert_allclose(plan, ref.plan, atol=2e-5)
     assert float(sk.cost) == pytest.approx(float(ref.cost), abs=1e-5)
     assert float(sk.marginal_error) < 1e-5
@@ -52,11 +56,11 @@ def test_chunked_sinkhorn_masks_get_no_mass(kind):
     a = jnp.asarray([0.25, 0.0, 0.25, 0.25, 0.0, 0.25, 0.0])
     bm = np.random.default_rng(0).random(150) < 0.7
     b = jnp.asarray(bm / bm.sum(), jnp.float32)
-    sk = scale.sinkhorn_chunked(p, x, a, b, epsilon=0.05, threshold=1e-6, chunk=40, kind=kind)
+    sk = SK_CHUNKED(p, x, a, b, epsilon=0.05, threshold=1e-6, chunk=40, kind=kind)
     plan = np.asarray(_plan(sk, p, x, kind))
     assert np.all(plan[np.asarray(a) == 0] == 0) and np.all(plan[:, ~bm] == 0)
     cost = T.cost_matrix(p, x, kind=kind, row_mask=a > 0, col_mask=b > 0)
-    ref = T.sinkhorn(cost, a, b, epsilon=0.05, threshold=1e-6)
+    ref = SK_DENSE(cost, a, b, epsilon=0.05, threshold=1e-6)
     np.testing.assert_allclose(plan, np.asarray(ref.plan), atol=2e-5)
 
 
@@ -65,10 +69,10 @@ def test_chunked_frechet_matches_float64_reference():
     k, n = p.shape[0], x.shape[0]
     a = jnp.full((k,), 1.0 / k)
     b = jnp.full((n,), 1.0 / n)
-    sk = scale.sinkhorn_chunked(p, x, a, b, epsilon=0.05, threshold=1e-6, chunk=50)
+    sk = SK_CHUNKED(p, x, a, b, epsilon=0.05, threshold=1e-6, chunk=50)
     plan = np.asarray(_plan(sk, p, x))
     for cache in (True, False):
-        fm = scale.frechet_mean_chunked(sk, p, x, chunk=50, cache=cache)
+        fm = FM_CHUNKED(sk, p, x, chunk=50, cache=cache)
         assert bool(jnp.all(fm.converged)) and int(jnp.max(fm.n_iters)) <= 100
         for i in range(k):
             assert angles_deg(fm.mean[i], np_frechet(x, plan[i], iters=3000)) < 2e-3
@@ -77,7 +81,7 @@ def test_chunked_frechet_matches_float64_reference():
 def test_top_m_sparse_frechet():
     p, x = _data(2)
     k, n = p.shape[0], x.shape[0]
-    sk = scale.sinkhorn_chunked(p, x, jnp.full((k,), 1.0 / k), jnp.full((n,), 1.0 / n), epsilon=0.02, chunk=64)
+    sk = SK_CHUNKED(p, x, jnp.full((k,), 1.0 / k), jnp.full((n,), 1.0 / n), epsilon=0.02, chunk=64)
     plan = np.asarray(_plan(sk, p, x))
     idx, w, kept = scale.plan_top_m(sk, p, x, m=20, chunk=64)
     # the m largest entries of every row, exactly
@@ -190,8 +194,10 @@ def test_evaluate_chunked_matches_numpy(seed):
 def test_upt_no_clustering_shortcut():
     p, x = _data(3, n=300)
     cfg = U.UPTConfig(n_clusters=0)
-    ref_new, _ = U.upt(p, x, cfg, jax.random.PRNGKey(0), U.UPTHyper(lam=0.5, epsilon=0.05, threshold=1e-5))
-    new, targets, diag = scale.upt_no_clustering(p, x, lam=0.5, epsilon=0.05, threshold=1e-5, frechet="chunked", chunk=128)
+    ref_new, _ = JUPT(p, x, cfg, jax.random.PRNGKey(0), U.UPTHyper(lam=0.5, epsilon=0.05, threshold=1e-5))
+    shortcut = jax.jit(lambda p, x: scale.upt_no_clustering(p, x, lam=0.5, epsilon=0.05, threshold=1e-5, frechet="chunked",
+                                                            chunk=128))
+    new, targets, diag = shortcut(p, x)
     assert angles_deg(new, ref_new).max() < 1e-2
     assert angles_deg(targets, diag.targets).max() == 0
 
@@ -199,7 +205,7 @@ def test_upt_no_clustering_shortcut():
 def test_over_relaxation_reaches_the_same_plan_in_fewer_iterations():
     p, x = _data(5, n=400, d=8)
     a, b = jnp.full((7,), 1 / 7), jnp.full((400,), 1 / 400)
-    runs = {m: scale.sinkhorn_chunked(p, x, a, b, epsilon=0.005, threshold=1e-6, max_iterations=20000, chunk=128, momentum=m)
+    runs = {m: SK_CHUNKED(p, x, a, b, epsilon=0.005, threshold=1e-6, max_iterations=20000, chunk=128, momentum=m)
             for m in (False, True)}
     assert all(bool(r.converged) for r in runs.values())
     assert int(runs[True].n_iters) < 0.5 * int(runs[False].n_iters)

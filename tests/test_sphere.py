@@ -10,6 +10,17 @@ from tests.conftest import SEEDS, unit
 
 pytestmark = pytest.mark.fast
 
+# Jitted entry points shared by the tests (one compilation per shape and static setting; an eager
+# call of the Karcher loop would compile its loop again on every call). The one deliberate eager
+# call is in test_jit_equals_nojit_and_vmap_equals_loop.
+_frechet = jax.jit(sphere.frechet_mean, static_argnames=("method", "tol", "max_iter"))
+_objective = jax.jit(sphere.frechet_objective)
+_slerp = jax.jit(sphere.slerp)
+_normalize = jax.jit(sphere.normalize)
+_distance = jax.jit(sphere.distance)
+_log_map = jax.jit(sphere.log_map)
+_exp_map = jax.jit(sphere.exp_map)
+
 
 def np_angle(x, y):
     x = np.asarray(x, np.float64)
@@ -54,7 +65,7 @@ def test_normalize_unit_and_zero_safe(seed):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(7, 5)).astype(np.float32)
     x[3] = 0
-    y = np.asarray(sphere.normalize(jnp.asarray(x)))
+    y = np.asarray(_normalize(jnp.asarray(x)))
     assert np.all(np.isfinite(y))
     norms = np.linalg.norm(y, axis=1)
     np.testing.assert_allclose(np.delete(norms, 3), 1, atol=1e-6)
@@ -65,14 +76,14 @@ def test_normalize_unit_and_zero_safe(seed):
 def test_distance_matches_float64_and_properties(seed):
     rng = np.random.default_rng(seed)
     x, y, z = unit(rng, 50, 8), unit(rng, 50, 8), unit(rng, 50, 8)
-    dxy = np.asarray(sphere.distance(x, y))
+    dxy = np.asarray(_distance(x, y))
     np.testing.assert_allclose(dxy, np_angle(x, y), atol=2e-6)
-    np.testing.assert_allclose(dxy, np.asarray(sphere.distance(y, x)), atol=1e-7)
-    np.testing.assert_allclose(np.asarray(sphere.distance(x, x)), 0, atol=1e-7)
-    dyz = np.asarray(sphere.distance(y, z))
-    dxz = np.asarray(sphere.distance(x, z))
+    np.testing.assert_allclose(dxy, np.asarray(_distance(y, x)), atol=1e-7)
+    np.testing.assert_allclose(np.asarray(_distance(x, x)), 0, atol=1e-7)
+    dyz = np.asarray(_distance(y, z))
+    dxz = np.asarray(_distance(x, z))
     assert np.all(dxz <= dxy + dyz + 1e-5)
-    np.testing.assert_allclose(np.asarray(sphere.distance(x, -x)), np.pi, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(_distance(x, -x)), np.pi, atol=1e-6)
 
 
 def test_distance_tiny_angle_accuracy():
@@ -80,7 +91,7 @@ def test_distance_tiny_angle_accuracy():
     theta = 1e-4
     x = np.array([1.0, 0.0, 0.0], np.float32)
     y = np.array([np.cos(theta), np.sin(theta), 0.0], np.float32)
-    got = float(sphere.distance(jnp.asarray(x), jnp.asarray(y)))
+    got = float(_distance(jnp.asarray(x), jnp.asarray(y)))
     assert abs(got - theta) / theta < 1e-3
     assert float(jnp.arccos(jnp.clip(jnp.dot(x, y), -1, 1))) != pytest.approx(theta, rel=1e-3)
 
@@ -89,34 +100,34 @@ def test_distance_tiny_angle_accuracy():
 def test_exp_log_roundtrip(seed):
     rng = np.random.default_rng(seed)
     x, y = unit(rng, 40, 6), unit(rng, 40, 6)
-    v = sphere.log_map(x, y)
+    v = _log_map(x, y)
     # tangent, with norm equal to the distance
     np.testing.assert_allclose(np.sum(np.asarray(v) * x, axis=1), 0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(np.asarray(v), axis=1), np_angle(x, y), atol=2e-5)
-    np.testing.assert_allclose(np.asarray(sphere.exp_map(x, v)), y, atol=2e-5)
-    np.testing.assert_allclose(np.asarray(sphere.log_map(x, x)), 0, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(_exp_map(x, v)), y, atol=2e-5)
+    np.testing.assert_allclose(np.asarray(_log_map(x, x)), 0, atol=1e-6)
 
 
 def test_antipodal_log_is_deterministic_and_tangent():
     x = jnp.asarray([0.6, 0.8, 0.0, 0.0])
-    v1 = np.asarray(sphere.log_map(x, -x))
-    v2 = np.asarray(sphere.log_map(x, -x))
+    v1 = np.asarray(_log_map(x, -x))
+    v2 = np.asarray(_log_map(x, -x))
     np.testing.assert_array_equal(v1, v2)
     assert abs(np.dot(v1, np.asarray(x))) < 1e-6
     assert abs(np.linalg.norm(v1) - np.pi) < 1e-5
-    mid = np.asarray(sphere.slerp(x, -x, 0.5))
+    mid = np.asarray(_slerp(x, -x, 0.5))
     assert abs(np.linalg.norm(mid) - 1) < 1e-6 and abs(np.dot(mid, np.asarray(x))) < 1e-5
-    np.testing.assert_allclose(np.asarray(sphere.slerp(x, -x, 1.0)), -np.asarray(x), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(_slerp(x, -x, 1.0)), -np.asarray(x), atol=1e-5)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_slerp_endpoints_speed_and_reference(seed):
     rng = np.random.default_rng(seed)
     a, b = unit(rng, 9), unit(rng, 9)
-    np.testing.assert_allclose(np.asarray(sphere.slerp(a, b, 0.0)), a, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(sphere.slerp(a, b, 1.0)), b, atol=2e-6)
+    np.testing.assert_allclose(np.asarray(_slerp(a, b, 0.0)), a, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(_slerp(a, b, 1.0)), b, atol=2e-6)
     ts = np.linspace(0, 1, 11)
-    pts = np.asarray(jax.vmap(lambda t: sphere.slerp(a, b, t))(jnp.asarray(ts)))
+    pts = np.asarray(jax.jit(jax.vmap(sphere.slerp, in_axes=(None, None, 0)))(a, b, jnp.asarray(ts)))
     for t, p in zip(ts, pts):
         np.testing.assert_allclose(p, np_slerp(a, b, t), atol=2e-6)
     steps = np_angle(pts[:-1], pts[1:])
@@ -126,20 +137,20 @@ def test_slerp_endpoints_speed_and_reference(seed):
 def test_slerp_near_zero_angle_is_stable():
     a = np.array([1.0, 0, 0], np.float32)
     b = np.array([1.0, 1e-7, 0], np.float32)
-    out = np.asarray(sphere.slerp(a, b / np.linalg.norm(b), 0.5))
+    out = np.asarray(_slerp(a, b / np.linalg.norm(b), 0.5))
     assert np.all(np.isfinite(out))
     np.testing.assert_allclose(out, a, atol=1e-6)
 
 
 def test_gradients_finite_at_degenerate_points():
     x = jnp.asarray([0.0, 1.0, 0.0])
-    g = jax.grad(lambda y: sphere.distance(x, y))(x)
+    g = jax.jit(jax.grad(lambda y: sphere.distance(x, y)))(x)
     assert np.all(np.isfinite(np.asarray(g)))
-    g2 = jax.grad(lambda y: jnp.sum(sphere.normalize(y)))(jnp.zeros(3))
+    g2 = jax.jit(jax.grad(lambda y: jnp.sum(sphere.normalize(y))))(jnp.zeros(3))
     assert np.all(np.isfinite(np.asarray(g2)))
-    g3 = jax.grad(lambda t: jnp.sum(sphere.slerp(x, x, t)))(0.5)
+    g3 = jax.jit(jax.grad(lambda t: jnp.sum(sphere.slerp(x, x, t))))(0.5)
     assert np.isfinite(float(g3))
-    g4 = jax.grad(lambda v: jnp.sum(sphere.exp_map(x, v)))(jnp.zeros(3))
+    g4 = jax.jit(jax.grad(lambda v: jnp.sum(sphere.exp_map(x, v))))(jnp.zeros(3))
     assert np.all(np.isfinite(np.asarray(g4)))
 
 
@@ -148,9 +159,10 @@ def test_distance_gradient_matches_central_differences():
     x, y = unit(rng, 5, dtype=np.float64), unit(rng, 5, dtype=np.float64)
     with jax.enable_x64(True):
         f = lambda z: sphere.distance(jnp.asarray(x), z / jnp.linalg.norm(z))  # noqa: E731
-        g = np.asarray(jax.grad(f)(jnp.asarray(y)))
+        g = np.asarray(jax.jit(jax.grad(f))(jnp.asarray(y)))
         h = 1e-6
-        fd = np.array([(f(jnp.asarray(y + h * e)) - f(jnp.asarray(y - h * e))) / (2 * h) for e in np.eye(5)])
+        fj = jax.jit(f)
+        fd = np.array([(fj(jnp.asarray(y + h * e)) - fj(jnp.asarray(y - h * e))) / (2 * h) for e in np.eye(5)])
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7)
 
 
@@ -161,7 +173,7 @@ def test_frechet_mean_of_symmetric_points_is_pole():
     for phi in np.linspace(0, 2 * np.pi, 6, endpoint=False):
         pts.append([np.sin(ang) * np.cos(phi), np.sin(ang) * np.sin(phi), np.cos(ang)])
     pts = np.asarray(pts, np.float32)
-    res = sphere.frechet_mean(jnp.asarray(pts), jnp.ones((1, 6)))
+    res = _frechet(jnp.asarray(pts), jnp.ones((1, 6)))
     np.testing.assert_allclose(np.asarray(res.mean[0]), pole, atol=1e-6)
     assert bool(res.converged[0])
 
@@ -174,17 +186,17 @@ def test_frechet_mean_matches_float64_and_beats_perturbations(seed):
     pts /= np.linalg.norm(pts, axis=1, keepdims=True)
     w = rng.random((4, 60)).astype(np.float32)
     w[2, :50] = 0  # sparse row
-    res = sphere.frechet_mean(jnp.asarray(pts), jnp.asarray(w), tol=1e-6)
+    res = _frechet(jnp.asarray(pts), jnp.asarray(w), tol=1e-6)
     for k in range(4):
         ref = np_frechet(pts, w[k])
         assert np_angle(np.asarray(res.mean[k]), ref) < np.deg2rad(1e-3)
     assert np.all(np.asarray(res.converged))
     assert np.all(np.asarray(res.grad_norm) <= 1e-6)
-    obj = np.asarray(sphere.frechet_objective(res.mean, jnp.asarray(pts), jnp.asarray(w)))
+    obj = np.asarray(_objective(res.mean, jnp.asarray(pts), jnp.asarray(w)))
     for _ in range(10):
         pert = np.asarray(res.mean) + 0.02 * rng.normal(size=res.mean.shape)
         pert /= np.linalg.norm(pert, axis=1, keepdims=True)
-        obj_p = np.asarray(sphere.frechet_objective(jnp.asarray(pert, jnp.float32), jnp.asarray(pts), jnp.asarray(w)))
+        obj_p = np.asarray(_objective(jnp.asarray(pert, jnp.float32), jnp.asarray(pts), jnp.asarray(w)))
         assert np.all(obj <= obj_p + 1e-6)
 
 
@@ -225,8 +237,8 @@ def test_frechet_example_rule_matches_numpy_transcription(seed):
     rng = np.random.default_rng(seed)
     pts = unit(rng, 80, 10)
     w = rng.random((3, 80)).astype(np.float32) ** 4
-    res = sphere.frechet_mean(jnp.asarray(pts), jnp.asarray(w), method="example", max_iter=32)
-    conv = sphere.frechet_mean(jnp.asarray(pts), jnp.asarray(w))
+    res = _frechet(jnp.asarray(pts), jnp.asarray(w), method="example", max_iter=32)
+    conv = _frechet(jnp.asarray(pts), jnp.asarray(w))
     for k in range(3):
         ref, it = np_geomstats_default(pts, w[k])
         assert np_angle(np.asarray(res.mean[k]), ref) < np.deg2rad(0.01)
@@ -240,7 +252,7 @@ def test_frechet_empty_row_reported():
     pts = unit(rng, 10, 4)
     w = np.ones((2, 10), np.float32)
     w[1] = 0
-    res = sphere.frechet_mean(jnp.asarray(pts), jnp.asarray(w))
+    res = _frechet(jnp.asarray(pts), jnp.asarray(w))
     assert bool(res.converged[0]) and not bool(res.converged[1])
     assert int(res.n_iters[1]) == 0
 
@@ -250,15 +262,16 @@ def test_jit_equals_nojit_and_vmap_equals_loop():
     a, b = unit(rng, 3, 7), unit(rng, 3, 7)
     ts = jnp.asarray([0.1, 0.5, 0.9])
     f = lambda a, b, t: sphere.slerp(a, b, t)  # noqa: E731
-    np.testing.assert_allclose(np.asarray(jax.jit(f)(a, b, ts)), np.asarray(f(a, b, ts)), atol=1e-6)
-    vm = np.asarray(jax.vmap(f)(a, b, ts))
-    loop = np.stack([np.asarray(f(a[i], b[i], ts[i])) for i in range(3)])
+    np.testing.assert_allclose(np.asarray(jax.jit(f)(a, b, ts)), np.asarray(f(a, b, ts)), atol=1e-6)  # the eager call
+    vm = np.asarray(jax.jit(jax.vmap(f))(a, b, ts))
+    loop = np.stack([np.asarray(_slerp(a[i], b[i], ts[i])) for i in range(3)])
     np.testing.assert_allclose(vm, loop, atol=1e-6)
     pts = unit(rng, 30, 7)
     w = jnp.asarray(rng.random((3, 4, 30)), jnp.float32)
-    g = lambda w: sphere.frechet_mean(jnp.asarray(pts), w).mean  # noqa: E731
-    vm = np.asarray(jax.vmap(g)(w))
-    loop = np.stack([np.asarray(jax.jit(g)(w[i])) for i in range(3)])
+    g = lambda pts, w: sphere.frechet_mean(pts, w).mean  # noqa: E731
+    vm = np.asarray(jax.jit(jax.vmap(g, in_axes=(None, 0)))(pts, w))
+    one = jax.jit(g)
+    loop = np.stack([np.asarray(one(pts, w[i])) for i in range(3)])
     np.testing.assert_allclose(vm, loop, atol=1e-6)
 
 
@@ -267,7 +280,7 @@ def test_karcher_converges_on_spread_points_within_the_cap():
     # iterations (contraction ~0.92 per step); the safeguarded step converges well within the cap of 100
     rng = np.random.default_rng(0)
     pts = unit(rng, 1000, 300)
-    res = jax.jit(lambda p, w: sphere.frechet_mean(p, w, tol=1e-6, max_iter=100))(jnp.asarray(pts), jnp.ones((1, 1000), jnp.float32))
+    res = _frechet(jnp.asarray(pts), jnp.ones((1, 1000), jnp.float32), tol=1e-6, max_iter=100)
     assert bool(res.converged[0]) and float(res.grad_norm[0]) <= 1e-6
     assert 1 <= int(res.n_iters[0]) <= 20
     ref = np_frechet(pts, np.ones(1000), iters=3000)
@@ -299,7 +312,7 @@ def test_unit_step_stalls_where_the_safeguarded_step_does_not():
     pts = unit(rng, 1000, 300, dtype=np.float64)
     assert _unit_step_karcher(pts, np.ones(1000), 100) > 1e-6
     with jax.enable_x64(True):
-        res = sphere.frechet_mean(jnp.asarray(pts), jnp.ones((1, 1000)), tol=1e-10, max_iter=100)
+        res = _frechet(jnp.asarray(pts), jnp.ones((1, 1000)), tol=1e-10, max_iter=100)
         assert bool(res.converged[0])
 
 
@@ -311,12 +324,12 @@ def test_karcher_objective_never_increases(enable_x64):
     pts /= np.linalg.norm(pts, axis=1, keepdims=True)
     w = rng.random((3, 300)) ** 3
     wn = w / w.sum(1, keepdims=True)
-    f = jax.jit(lambda m: sphere.frechet_objective(sphere.frechet_mean(jnp.asarray(pts), jnp.asarray(w), tol=1e-12, max_iter=m).mean,
-                                                   jnp.asarray(pts), jnp.asarray(wn)), static_argnums=0)
-    objs = np.stack([np.asarray(f(m)) for m in (1, 2, 3, 4, 6, 40)])
+    f = jax.jit(lambda m, p, w, wn: sphere.frechet_objective(sphere.frechet_mean(p, w, tol=1e-12, max_iter=m).mean, p, wn),
+                static_argnums=0)
+    objs = np.stack([np.asarray(f(m, pts, w, wn)) for m in (1, 2, 3, 4, 6, 40)])
     assert np.all(np.diff(objs, axis=0) <= 1e-12)
-    ref = [float(sphere.frechet_objective(jnp.asarray(np_frechet(pts, w[k], iters=5000))[None], jnp.asarray(pts),
-                                          jnp.asarray(wn[k:k + 1]))[0]) for k in range(3)]
+    ref = [float(_objective(jnp.asarray(np_frechet(pts, w[k], iters=5000))[None], jnp.asarray(pts),
+                            jnp.asarray(wn[k:k + 1]))[0]) for k in range(3)]
     np.testing.assert_allclose(objs[-1], ref, rtol=1e-9)
 
 
@@ -326,7 +339,7 @@ def test_karcher_factor_derivative_is_finite_and_exact(enable_x64):
         s = np.sqrt(1 - c * c)
         return (-1.0 / s * s + np.arccos(c) * c / s) / (s * s)
 
-    df = jax.grad(lambda c: sphere.karcher_factor(c)[1])
+    df = jax.jit(jax.grad(lambda c: sphere.karcher_factor(c)[1]))
     for c in (0.3, -0.4, 0.9, 0.999):
         assert float(df(jnp.float64(c))) == pytest.approx(ref_df(c), rel=1e-7)
     assert float(df(jnp.float64(1.0))) == pytest.approx(-1.0 / 3.0, rel=1e-12)

@@ -51,7 +51,7 @@ def study_source(static: str = "[{}]") -> str:
 DEVICE_SCRIPT = textwrap.dedent(
     """
     import os, sys
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
     os.environ["JAX_PLATFORMS"] = "cpu"
     import jax
     assert len(jax.devices()) == 8, jax.devices()
@@ -354,7 +354,8 @@ def test_ready_studies_load_and_expand():
         st = S.load_study(path)
         assert st.name == name and st.datasets and st.lam
         variants = S.expand_static(st, 13320, np.array([50] * 10))
-        assert variants and all(isinstance(v.config, U.UPTConfig) for v in variants)
+        config_type = S.TASKS[st.task].config_type or U.UPTConfig  # the task's static config (localization's own)
+        assert variants and all(isinstance(v.config, config_type) for v in variants), (name, variants)
         assert "upt sweep experiments/configs/" + name + ".py" in open(path).read()
 
 

@@ -4,7 +4,7 @@ mistakes in a study are named.
 
 The study runs on the ``clean`` UCF Sports world of
 ``tests/test_localization_pipeline.py`` (the same spec, so the same input
-shapes and the same compiled ``localize``), with that file's config.
+shapes and the same compiled programs), with that file's config.
 """
 
 import json
@@ -13,10 +13,9 @@ import os
 import numpy as np
 import pytest
 
-from tests.test_localization_pipeline import CFG, CLEAN_SPEC, GRID, LOC, THR, grid_of, worlds
+from tests.test_localization_pipeline import CFG, CLEAN_SPEC, THR, grid_of, loc, run_grid, worlds
 from upt_jax.cli import main
 from upt_jax.errors import UPTError
-from upt_jax.localization import LocalizationHyper
 from upt_jax.sweep import StaleResultsError, Study, read_rows, run_study
 
 LAM = (0.0, 0.5, 1.0)  # chunk_rows=24: two calls of 2 lam values (the second padded), 36 rows
@@ -58,7 +57,7 @@ def test_sweep_rows_equal_localize_and_resume(tmp_path, capsys):
 
     (data, _), (clean, x) = worlds()
     names = [f"{t:g}" for t in THR]
-    grid = GRID(x, CFG, grid_of(lam=(1.0, 1.0), **{k: tuple(v) for k, v in GRIDS.items()}))  # what the padded call ran
+    grid = run_grid(x, grid_of(lam=(1.0, 1.0), **{k: tuple(v) for k, v in GRIDS.items()}))  # what the padded call ran
     n_localize = 0
     for r in rows:
         assert r["dataset"] == CLEAN_SPEC and r["task"] == "localization" and r["split"] == "test"
@@ -73,13 +72,13 @@ def test_sweep_rows_equal_localize_and_resume(tmp_path, capsys):
             np.testing.assert_array_equal(list(r["map"].values()), np.asarray(grid.map[at], np.float64))
             assert r["classification_top1"] == float(grid.top1[at])
         if r["top_objects"] == CFG.top_objects:  # the very localize() the pipeline tests compiled (same shapes)
-            ref = LOC(x, CFG, LocalizationHyper(lam=r["lam"], iou_weight=r["iou_weight"], max_dist=r["max_dist"]))
-            np.testing.assert_allclose(list(r["map"].values()), np.asarray(ref.metrics.map), atol=1e-4)
+            ref = loc(x, r["lam"], iou_weight=r["iou_weight"], max_dist=r["max_dist"])[1]
+            np.testing.assert_allclose(list(r["map"].values()), ref.metrics.map, atol=1e-4)
             assert r["classification_top1"] == pytest.approx(float(ref.metrics.top1), rel=1e-6)
-            ap5 = np.asarray(ref.metrics.ap)[THR.index(0.5)]
+            ap5 = ref.metrics.ap[THR.index(0.5)]
             got5 = np.array([np.nan if v is None else v for v in r["ap_at_0.5_per_class"].values()])
             np.testing.assert_allclose(got5, ap5, atol=1e-4)
-            names_ref = [[clean.object_names[o] for o in row] for row in np.asarray(ref.object_indices)]
+            names_ref = [[clean.object_names[o] for o in row] for row in ref.object_indices]
             assert list(r["objects_per_action"].values()) == names_ref
             n_localize += 1
     assert n_localize == 12
@@ -111,3 +110,24 @@ def test_study_mistakes_are_named(tmp_path):
         run_study(base.replace(datasets=("world:ucf101:default",)), str(tmp_path / "d"), progress=False)
     with pytest.raises(UPTError, match="not LocalizationConfig fields"):
         run_study(base.replace(base={"n_clusters": 10}), str(tmp_path / "e"), progress=False)
+
+
+@pytest.mark.fast
+def test_localization_study_expands_with_its_own_config_type():
+    """``expand_static`` builds the task's LocalizationConfig (not a UPTConfig)
+    from the study's base; the runner's variants are those, with top_objects
+    = the grid's largest n."""
+    from upt_jax.localization import LocalizationConfig
+    from upt_jax.sweep import expand_static, load_study
+    from upt_jax.sweep.task_localization import _variants, resolve_grids
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    st = load_study(os.path.join(root, "experiments", "configs", "localization.py"))
+    (v,) = expand_static(st, 47, np.zeros(1, np.int64))
+    assert v.config == LocalizationConfig(**st.base) and v.label == "base"
+    (run,) = _variants(st, resolve_grids(st), 80)
+    assert run.config == v.config.replace(top_objects=3, video_batch=run.config.video_batch) and run.label == "base"
+    two = st.replace(static=({"tubes": 2}, {"tubes": 5, "solver": "emd"}))
+    labels = [x.label for x in _variants(two, resolve_grids(two), 80)]
+    assert labels == [x.label for x in expand_static(two, 47, np.zeros(1, np.int64))] == [
+        "solver=sinkhorn,tubes=2", "solver=emd,tubes=5"]

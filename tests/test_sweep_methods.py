@@ -49,6 +49,16 @@ def run(tmp_path_factory):
     return study, out, stats, S.read_rows(out)
 
 
+_COMPILED = {}
+
+
+def _jitted(mcfg, ucfg):
+    """``jax.jit(make_method(mcfg, ucfg))``, one compilation per static pair (splits, lam and epsilon are traced)."""
+    if (mcfg, ucfg) not in _COMPILED:
+        _COMPILED[(mcfg, ucfg)] = jax.jit(baselines.make_method(mcfg, ucfg))
+    return _COMPILED[(mcfg, ucfg)]
+
+
 def _method_reference(row, ds, splits):
     """baselines.make_method with the row's configs, the split's masks and the runner's k-means key."""
     cfg = MethodsConfig(**row["config"])
@@ -58,7 +68,7 @@ def _method_reference(row, ds, splits):
     cm, vm = jnp.asarray(splits.class_mask[s]), jnp.asarray(splits.video_mask[s])
     truth = bias.class_frequencies(ds.labels, ds.prototypes.shape[0], class_mask=cm, video_mask=vm)
     uhyper = U.UPTHyper(row["lam"], row["epsilon"], prior=truth if ucfg.class_prior == "given" else None)
-    fn = jax.jit(baselines.make_method(mcfg, ucfg))
+    fn = _jitted(mcfg, ucfg)
     out = fn(ds.prototypes, ds.videos, C.split_key(0, row["split"]), mcfg.hyper(epsilon=jnp.float32(row["epsilon"])),
              uhyper, cm, vm, truth if mcfg.prior == "given" else None)
     m = U.metrics.summarize(U.metrics.evaluate_scores(out.scores, ds.labels, class_mask=cm, video_mask=vm), ds.class_names)
@@ -104,14 +114,16 @@ def test_methods_without_upt_give_one_row_per_lam_with_the_same_numbers(run):
 
 def test_classification_task_takes_priors_and_tau_as_static_choices(tmp_path):
     study = S.Study(name="cls", datasets=(DATA,), protocol="half:1", compact=False, base={"n_clusters": 0},
-                    static=({"class_prior": "given"}, {"tau_a": 0.8}, {"class_prior": "estimated"}), lam=(0.5,),
+                    static=({"class_prior": "given"}, {"tau_a": 0.8, "class_prior": "estimated"}), lam=(0.5,),
                     epsilon=(2e-2,))
     S.run_study(study, str(tmp_path), progress=False, cache_dir=False)
     ds = S.resolve_dataset(DATA)
     splits = protocols.from_spec("half:1", ds.labels, 12, ds.class_names)
     cm, vm = jnp.asarray(splits.class_mask[0]), jnp.asarray(splits.video_mask[0])
     truth = bias.class_frequencies(ds.labels, 12, class_mask=cm, video_mask=vm)
-    for r in S.read_rows(str(tmp_path)):
+    rows = S.read_rows(str(tmp_path))
+    assert sorted((r["config"]["class_prior"], r["config"]["tau_a"]) for r in rows) == [("estimated", 0.8), ("given", 1.0)]
+    for r in rows:
         cfg = U.UPTConfig(**r["config"])
         prior = truth if cfg.class_prior == "given" else None
         new, _ = jax.jit(U.make_upt(cfg))(ds.prototypes, ds.videos, jax.random.PRNGKey(0), U.UPTHyper(0.5, 2e-2, prior=prior),

@@ -629,6 +629,7 @@ def transport_update(
     class_mask: jax.Array | None = None,
     *,
     prior: jax.Array | None = None,
+    coupling: _transport.Coupling | None = None,
 ):
     """UPT steps 2-4 on a given target set (reusable across a traced grid).
 
@@ -643,6 +644,10 @@ def transport_update(
         (instead of ``hyper.prior``) or ``"estimated"`` (the estimate: this
         function has no videos; :func:`upt` computes it with
         :func:`source_prior`).
+      coupling: optional precomputed :class:`upt_jax.transport.Coupling`
+        of this problem (dense path; e.g. EMD solved on the host outside
+        ``jit``, so the compiled program has no host callback); ``None``
+        (default) solves it here.
 
     Returns:
       ``(new_prototypes [K, d], Diagnostics)`` (``Diagnostics.centres`` is the
@@ -669,7 +674,7 @@ def transport_update(
         plan, cost_value, converged, n_iters, merr = None, sk.cost, sk.converged, sk.n_iters, sk.marginal_error
     else:
         cost = _transport.cost_matrix(p, centres.points, kind=config.cost, row_mask=cm, col_mask=b > 0)
-        coupling = _transport.couple(
+        coupling = coupling if coupling is not None else _transport.couple(
             cost, a, b, solver=config.solver, epsilon=eps, threshold=threshold, max_iterations=config.sinkhorn_max_iter,
             tau_a=config.tau_a, tau_b=config.tau_b,
         )

@@ -133,9 +133,11 @@ def _stack(hp, lams):
 
 
 def _index(tree, i):
+    """Slot ``i`` of every leaf, as NumPy (copied to the host first: indexing
+    a device array would compile a slice per leaf shape)."""
     import jax
 
-    return jax.tree_util.tree_map(lambda a: np.asarray(a[i]) if a is not None else None, tree)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[i] if a is not None else None, tree)
 
 
 def run_rows(inputs, config, hp, *, actor_only: bool = True, quiet: bool = False) -> dict:

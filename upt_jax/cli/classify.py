@@ -35,12 +35,14 @@ one warning line on stderr names them; ``--strict`` then exits with code 3
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import time
 
 import numpy as np
 
-from upt_jax.cli import _common
+from upt_jax.cli import _common, _stages
 from upt_jax.errors import DataError, UPTError
 
 __all__ = ["register", "handler", "classify_dataset"]
@@ -196,10 +198,9 @@ def classify_dataset(
         new = np.asarray(sphere.normalize(jnp.asarray(protos)))
         source = "baseline"
     else:
-        run = jax.jit(api.make_upt(cfg))
         path = f", blocks of {cfg.chunk_size}" if cfg.chunk_size else ""
         with _common.Timer(f"UPT (C={cfg.n_clusters or len(videos)}, {cfg.solver}, lam={lam:g}{path})") as tm:
-            new_j, diag = run(protos, videos, jax.random.PRNGKey(seed), hp)
+            new_j, diag = _stages.upt_staged(cfg, protos, videos, jax.random.PRNGKey(seed), hp)
             new = np.asarray(jax.block_until_ready(new_j))
         timings["upt_seconds"] = tm.seconds
         source = "upt"
@@ -210,13 +211,9 @@ def classify_dataset(
     else:
         hyper = mcfg.hyper(epsilon=jnp.float32(hp.epsilon))
         prior = None if hp.prior is None else jnp.asarray(hp.prior, jnp.float32)
-
-        def correct(p, v, lab, h, pr):
-            res = baselines.scores_for(mcfg, p, v, h, prior=pr)
-            return metrics.evaluate_scores(res.scores, lab), res.converged, res.n_iters
-
+        correct = _compiled_correction(dataclasses.replace(mcfg, name=mcfg.correction, upt=False))
         with _common.Timer(f"{mcfg.correction} on the {'moved' if mcfg.upt else 'given'} prototypes"):
-            after, conv, iters = jax.block_until_ready(jax.jit(correct)(new, videos, labels, hyper, prior))
+            after, conv, iters = jax.block_until_ready(correct(new, videos, labels, hyper, prior))
         if mcfg.correction == "balanced" or mcfg.refine_balanced:
             method_diag = {"converged": bool(conv), "iterations": int(iters), "solver": mcfg.solver,
                            "sinkhorn_max_iter": int(mcfg.sinkhorn_max_iter)}
@@ -232,6 +229,22 @@ def classify_dataset(
     timings["total_seconds"] = time.perf_counter() - t0
     out["timings"] = timings
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_correction(mcfg):
+    """The jitted score correction of a static method config and its evaluation, compiled once per process
+    (called with ``name`` = the correction and ``upt=False``, which :func:`upt_jax.baselines.scores_for` does
+    not read, so ``csls`` and ``upt+csls`` share one program)."""
+    import jax
+
+    from upt_jax import baselines, metrics
+
+    def correct(p, v, lab, h, pr):
+        res = baselines.scores_for(mcfg, p, v, h, prior=pr)
+        return metrics.evaluate_scores(res.scores, lab), res.converged, res.n_iters
+
+    return jax.jit(correct)
 
 
 def _objects_block(ds, protos, videos, labels, moved, names, cfg, hp, opts, seed) -> dict:

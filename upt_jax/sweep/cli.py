@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "OUT/expected_check.md); exit code 4 when one does not match",
     )
     parser.add_argument(
+        "--check-only", action="store_true",
+        help="compute nothing: compare the rows already in OUT with the study's EXPECTED numbers (for a run "
+        "made by an earlier code version, which a resume would refuse); exit code 4 as --check",
+    )
+    parser.add_argument(
         "--distributed", action="store_true",
         help="call jax.distributed.initialize() first (multi-host: TPU pod slice, multi-node GPU)",
     )
@@ -50,6 +55,8 @@ def run_from_args(args) -> int:
     from upt_jax.sweep.execute import default_cache_dir, run_study
     from upt_jax.sweep.study import load_study
 
+    if getattr(args, "check_only", False):
+        return _check_only(args)
     overrides = {}
     if args.chunk_rows:
         overrides["chunk_rows"] = args.chunk_rows
@@ -85,7 +92,32 @@ def run_from_args(args) -> int:
     return 0
 
 
+def _check_only(args) -> int:
+    import sys
+
+    from upt_jax.errors import UPTError
+    from upt_jax.sweep.store import read_rows
+    from upt_jax.sweep.study import load_study
+
+    study = load_study(args.config)
+    out = args.out or os.path.join("runs", study.name)
+    if not read_rows(out):
+        raise UPTError(f"upt sweep --check-only: no rows in {out!r}; run `upt sweep {args.config} --out {out}` first")
+    codes = sorted({r.get("code_version") for r in read_rows(out)} - {None})
+    print(f"upt sweep: --check-only: rows of {out} (code {', '.join(codes) or 'unknown'})", file=sys.stderr)
+    return _report_check(args.config, out)
+
+
 def _check_expected(config_path: str, out: str, stats) -> int:
+    import sys
+
+    if stats.rows_skipped + stats.rows_computed < stats.rows_total:
+        print("upt sweep: --check: the run stopped before every row was computed; resume it, then check", file=sys.stderr)
+        return 4
+    return _report_check(config_path, out)
+
+
+def _report_check(config_path: str, out: str) -> int:
     import sys
 
     from upt_jax.sweep.expected import check_run, format_check, load_expected
@@ -94,9 +126,6 @@ def _check_expected(config_path: str, out: str, stats) -> int:
     if not expected:
         print(f"upt sweep: --check: {config_path} defines no EXPECTED numbers; nothing to check", file=sys.stderr)
         return 0
-    if stats.rows_skipped + stats.rows_computed < stats.rows_total:
-        print("upt sweep: --check: the run stopped before every row was computed; resume it, then check", file=sys.stderr)
-        return 4
     results = check_run(out, expected)
     print(format_check(results))
     bad = [r for r in results if not r["ok"]]

@@ -27,10 +27,10 @@ def spread(values) -> tuple[float, float]:
     return _spread(values)
 
 
-def _groups(rows: list[dict]) -> dict:
+def _groups(rows: list[dict], by: tuple = ()) -> dict:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        k = (r["dataset"], r["protocol"], r["static"], r["cfg_hash"], r["epsilon"], r["lam"])
+        k = (r["dataset"], r["protocol"], r["static"], r["cfg_hash"], r["epsilon"], r["lam"], *(r.get(f) for f in by))
         groups.setdefault(k, []).append(r)
     return groups
 
@@ -38,12 +38,14 @@ def _groups(rows: list[dict]) -> dict:
 DEFAULT_METRICS = ("top1", "unreachable", "top5", "mean_class_accuracy", "transport_iterations")
 
 
-def summary_table(rows: list[dict], metrics: tuple = DEFAULT_METRICS) -> list[dict]:
+def summary_table(rows: list[dict], metrics: tuple = DEFAULT_METRICS, by: tuple = ()) -> list[dict]:
     """Mean and std (ddof = 0) over splits per (dataset, protocol, static, epsilon, lam).
 
     Args:
       rows: sweep rows.
       metrics: row fields to summarise.
+      by: further row fields to group by and keep in the output (a task's
+        own grid, e.g. the localization task's ``top_objects``).
 
     Returns:
       list of dicts with ``dataset, protocol, static, epsilon, lam, splits``,
@@ -57,11 +59,13 @@ def summary_table(rows: list[dict], metrics: tuple = DEFAULT_METRICS) -> list[di
     for r in rows:
         order.setdefault(r["static"], len(order))
     items = sorted(
-        _groups(rows).items(),
-        key=lambda kv: (kv[0][0], kv[0][1], order[kv[0][2]], -1 if kv[0][4] is None else kv[0][4], kv[0][5]),
+        _groups(rows, by).items(),
+        key=lambda kv: (kv[0][0], kv[0][1], order[kv[0][2]], -1 if kv[0][4] is None else kv[0][4], kv[0][5],
+                        *(repr(x) for x in kv[0][6:])),
     )
-    for (ds, proto, static, _chash, eps, lam), rs in items:
-        t = {"dataset": ds, "protocol": proto, "static": static, "epsilon": eps, "lam": lam, "splits": len(rs)}
+    for (ds, proto, static, _chash, eps, lam, *extra), rs in items:
+        t = {"dataset": ds, "protocol": proto, "static": static, "epsilon": eps, "lam": lam, **dict(zip(by, extra)),
+             "splits": len(rs)}
         for k in metrics:
             vals = [r[k] for r in rs if r.get(k) is not None]
             t[k], t[k + "_std"] = spread(vals) if vals else (float("nan"), float("nan"))

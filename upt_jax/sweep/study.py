@@ -235,7 +235,7 @@ def expand_static(study: Study, n_videos: int, split_classes) -> list[Variant]:
             else:
                 raise UPTError(f"n_clusters={nc!r}: use an int, 'K' or 'N'")
         cfg = base.replace(**over)
-        if cfg.n_clusters >= n_videos:
+        if getattr(cfg, "n_clusters", 0) >= n_videos:  # a task config without clustering has no n_clusters
             cfg = cfg.replace(n_clusters=0)
         label = ",".join(f"{k}={v.get(k, getattr(base, k, None))}" for k in varying) or "base"
         out.append(Variant(cfg, dict(v), label, i))

@@ -222,7 +222,11 @@ class _Variant:
 
 
 def _variants(study, grids: dict, n_objects: int) -> list[_Variant]:
+    """The static variants of :func:`upt_jax.sweep.expand_static` (the
+    task's ``config_type`` is LocalizationConfig), each with ``top_objects``
+    = the grid's largest n and a ``video_batch`` that bounds memory."""
     from upt_jax.localization import LocalizationConfig
+    from upt_jax.sweep.study import expand_static
 
     base = dict(study.base)
     variants = list(study.static) or [{}]
@@ -237,19 +241,17 @@ def _variants(study, grids: dict, n_objects: int) -> list[_Variant]:
     h = len(grids["top_objects"]) * len(grids["iou_weight"]) * len(grids["max_dist"])
     n_lam = _lams_per_call(study, grids)
     fields = {f.name for f in dataclasses.fields(LocalizationConfig)}
-    varying = sorted({k for v in variants for k in v if len({repr(w.get(k)) for w in variants}) > 1})
-    out = []
-    for i, v in enumerate(variants):
-        over = {**base, **v}
-        unknown = sorted(set(over) - fields)
+    for v in [base, *variants]:
+        unknown = sorted(set(v) - fields)
         if unknown:
             raise UPTError(f"study {study.name!r}: {unknown} are not LocalizationConfig fields (base/static of a "
                            f"localization study); use any of {sorted(fields)}")
-        over["top_objects"] = n_max
-        over.setdefault("video_batch", max(1, _PAIRS_PER_STEP // (h * n_lam)))
-        cfg = LocalizationConfig(**over)
-        label = ",".join(f"{k}={v.get(k, base.get(k, getattr(LocalizationConfig(), k, None)))}" for k in varying) or "base"
-        out.append(_Variant(cfg, dict(v), label, i, _cfg_hash(cfg)))
+    out = []
+    for var in expand_static(study, 1, np.zeros(1, np.int64)):
+        cfg = var.config.replace(top_objects=n_max)
+        if "video_batch" not in {**base, **var.overrides}:
+            cfg = cfg.replace(video_batch=max(1, _PAIRS_PER_STEP // (h * n_lam)))
+        out.append(_Variant(cfg, var.overrides, var.label, var.index, _cfg_hash(cfg)))
     return out
 
 
@@ -676,12 +678,19 @@ def write_localization_plots(out_dir: str, rows: list[dict]) -> list[str]:
     return paths
 
 
-register_task(
-    Task(
-        name="localization",
-        make_job=None,
-        rows=None,
-        metrics=("map_mean", "classification_top1", "map_at_0.5"),
-        run=run_localization_study,
+def _register() -> None:
+    from upt_jax.localization.pipeline import LocalizationConfig
+
+    register_task(
+        Task(
+            name="localization",
+            make_job=None,
+            rows=None,
+            metrics=("map_mean", "classification_top1", "map_at_0.5"),
+            config_type=LocalizationConfig,
+            run=run_localization_study,
+        )
     )
-)
+
+
+_register()
