@@ -69,9 +69,10 @@ def handler(args) -> int:
         api.check_inputs(protos, videos, cfg, hp)
     except UPTError as err:
         raise UPTError(f"{err} (files: {args.prototypes}, {args.videos})") from None
-    run = jax.jit(api.make_upt(cfg))
+    from upt_jax.cli import _stages  # compiled stages the persistent cache keeps (EMD included)
+
     with _common.Timer(f"transport (C={cfg.n_clusters or len(videos)}, {cfg.solver})"):
-        _, diag = run(protos, videos, jax.random.PRNGKey(args.seed), hp)
+        _, diag = _stages.upt_staged(cfg, protos, videos, jax.random.PRNGKey(args.seed), hp)
         targets = np.asarray(jax.block_until_ready(diag.targets), np.float32)
     out = args.out if args.out.endswith(".npy") else args.out + ".npy"  # np.save adds the suffix
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
