@@ -1,6 +1,6 @@
 """End to end, fresh processes, side by side: ``upt classify`` vs the reference pipeline (issue 13's table).
 
-    python -m benchmarks.e2e_classify --data /tmp/ucf101_official [--reps 3] [--reps-ref 1]
+    python -m benchmarks.e2e_classify --data out/ucf101_official [--reps 3] [--reps-ref 1]
         [--cases no-clustering,no-clustering-sinkhorn,paper-default] [--after-clustering]
 
 Cases (lam 0.5 on the exported UCF-101 world in the example layout):
@@ -86,6 +86,7 @@ def _ours(data: str, case: str, cache: str | None, tmp: str) -> dict:
     r["command"] = "upt " + ("--no-compile-cache " if cache is None else "") + " ".join(
         ["classify", "--official", data, "--lam", "0.5", *OURS[case]])
     del r["stdout"]
+    r["stderr_tail"] = r["stderr_tail"].replace(tmp, "<tmp>")
     return r
 
 

@@ -1,7 +1,7 @@
 """Fidelity: the example code's pipeline vs ``upt classify``, end to end, over seeds.
 
-    upt export --world ucf101 --layout official --objects --out /tmp/ucf101_official
-    python -m benchmarks.fidelity --data /tmp/ucf101_official --seeds 0-4
+    upt export --world ucf101 --layout official --objects --out out/ucf101_official
+    python -m benchmarks.fidelity --data out/ucf101_official --seeds 0-4
 
 For each seed ``s``, on the same exported data folder:
 

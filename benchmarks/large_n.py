@@ -4,13 +4,13 @@
     python -m benchmarks.large_n --ns 100000 --dense              # also the dense path, for comparison
 
 For each N it writes a portable data folder (``upt_jax.data.save_portable``)
-under ``--workdir`` (default ``/tmp/upt_large_n``) from seeded synthetic data
+under ``--workdir`` (default ``out/large_n`` in the current folder) from seeded synthetic data
 (``benchmarks.data.ucf_like``: UCF-101-like bias and cluster structure, or
 ``--data mixture``: ``sphere_mixture``), then runs, in a fresh process,
 
     upt --no-compile-cache classify --data DIR --solver sinkhorn --clusters 0 --chunk-size B --lam 0.5
 
-under ``/usr/bin/time -v`` and records the wall time (process start, data
+under GNU ``time -v`` and records the wall time (process start, data
 loading and compilation included), the peak resident memory, top-1 before and
 after, and the diagnostics (Sinkhorn and Karcher iterations, convergence).
 Writes ``benchmarks/results/large_n_<data>.{md,json}`` (rows are kept as they
@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -50,7 +51,10 @@ def make_folder(n: int, kind: str, k: int, d: int, workdir: str) -> str:
 
 def run_one(folder: str, chunk: int, out_json: str) -> dict:
     upt = os.path.join(os.path.dirname(sys.executable), "upt")
-    cmd = ["/usr/bin/time", "-v", upt, "--no-compile-cache", "classify", "--data", folder, "--solver", "sinkhorn",
+    gnu_time = shutil.which("time")
+    if gnu_time is None:
+        raise SystemExit("benchmarks.large_n needs GNU time (`time -v`, Debian/Ubuntu package `time`) for the peak memory")
+    cmd = [gnu_time, "-v", upt, "--no-compile-cache", "classify", "--data", folder, "--solver", "sinkhorn",
            "--clusters", "0", "--chunk-size", str(chunk), "--lam", "0.5", "--json", out_json]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -60,7 +64,7 @@ def run_one(folder: str, chunk: int, out_json: str) -> dict:
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
     res = json.load(open(out_json))
     d = res["diagnostics"]
-    return {"command": " ".join(cmd[2:]), "wall_s": wall, "peak_rss_mib": rss / 1024, "top1_baseline": res["baseline"]["top1"],
+    return {"command": " ".join(["upt", *cmd[3:]]), "wall_s": wall, "peak_rss_mib": rss / 1024, "top1_baseline": res["baseline"]["top1"],
             "top1_upt": res["top1"], "upt_s": res["timings"]["upt_seconds"], "sinkhorn_iters": d["transport_iterations"],
             "karcher_iters_max": d["frechet_iterations_max"], "converged": d["converged"]}
 
@@ -73,7 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", choices=("ucf_like", "mixture"), default="ucf_like")
     ap.add_argument("--chunk-size", type=int, default=4096)
     ap.add_argument("--dense", action="store_true", help="also run --chunk-size 0 (the dense path)")
-    ap.add_argument("--workdir", default="/tmp/upt_large_n")
+    ap.add_argument("--workdir", default=os.path.join("out", "large_n"))
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     args = ap.parse_args(argv)
     os.makedirs(args.workdir, exist_ok=True)

@@ -1,6 +1,6 @@
 """Where the wall time of ``upt classify`` goes, stage by stage, in one fresh process.
 
-    python -m benchmarks.profile_classify --official /tmp/ucf101_official [--solver emd|sinkhorn]
+    python -m benchmarks.profile_classify --official out/ucf101_official [--solver emd|sinkhorn]
         [--frechet example|converged] [--clusters 0] [--cache DIR]
 
 Runs the steps of ``upt classify --official DATA --clusters C --lam 0.5``

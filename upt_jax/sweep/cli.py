@@ -101,9 +101,10 @@ def _check_only(args) -> int:
 
     study = load_study(args.config)
     out = args.out or os.path.join("runs", study.name)
-    if not read_rows(out):
+    rows = read_rows(out)
+    if not rows:
         raise UPTError(f"upt sweep --check-only: no rows in {out!r}; run `upt sweep {args.config} --out {out}` first")
-    codes = sorted({r.get("code_version") for r in read_rows(out)} - {None})
+    codes = sorted({r.get("code_version") for r in rows} - {None})
     print(f"upt sweep: --check-only: rows of {out} (code {', '.join(codes) or 'unknown'})", file=sys.stderr)
     return _report_check(args.config, out)
 

@@ -319,15 +319,6 @@ _EXECUTABLES = _Executables()
 # --------------------------------------------------------------------------- rows
 
 
-def _py(v):
-    v = np.asarray(v)
-    if v.dtype == np.bool_:
-        return bool(v)
-    if np.issubdtype(v.dtype, np.integer):
-        return int(v)
-    return float(v)
-
-
 def _metrics(res, data, config, li: int, ni: int, wi: int, di: int, n: int) -> dict:
     thr = [f"{t:g}" for t in config.thresholds]
     m = np.asarray(res.map[li, ni, wi, di], np.float64)

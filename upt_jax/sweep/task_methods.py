@@ -59,7 +59,7 @@ import numpy as np
 
 from upt_jax.api import UPTConfig
 from upt_jax.errors import UPTError
-from upt_jax.sweep.tasks import Task, register_task
+from upt_jax.sweep.tasks import Task, lighten_diagnostics, metric_fields, register_task, to_python
 
 __all__ = ["MethodsConfig", "job_prior", "methods_job", "methods_rows"]
 
@@ -202,25 +202,11 @@ def methods_job(config: MethodsConfig, clustered: bool):
             return fields(jnp.where(cm[:, None], sphere.slerp(p, diag.targets, lam), p))
 
         per_lam = jax.vmap(at)(lams)
-        light = diag._replace(
-            targets=None,
-            coupling=None,
-            moved_angle=None,
-            centres=diag.centres._replace(points=None, mass=None, sizes=None, assignment=None),
-        )
+        light = lighten_diagnostics(diag)
         l1 = jnp.sum(jnp.abs(diag.source_mass - truth))
         return per_lam, {"diag": light, "prior_l1_error": l1, "baseline_bias": stats}
 
     return job
-
-
-def _py(v):
-    v = np.asarray(v)
-    if v.dtype == np.bool_:
-        return bool(v)
-    if np.issubdtype(v.dtype, np.integer):
-        return int(v)
-    return float(v)
 
 
 def methods_rows(per_lam: dict, per_job: dict, context: dict) -> list[dict]:
@@ -232,23 +218,22 @@ def methods_rows(per_lam: dict, per_job: dict, context: dict) -> list[dict]:
     n_lam = np.shape(per_lam["top1"])[0]
     out = []
     for i in range(n_lam):
-        r = {k: _py(per_lam[k][i]) for k in ("top1", "top5", "mean_class_accuracy", "unreachable", "n_videos")}
-        r["unreachable_classes"] = [str(names[j]) for j in np.flatnonzero(per_lam["unreachable_mask"][i])]
+        r = metric_fields(per_lam, i, names)
         r["method"] = cfg.method
         r["csls_k"] = int(cfg.csls_k)
         r["beta"] = float(cfg.beta)
-        r["gini"] = _py(per_lam["gini"][i])
+        r["gini"] = to_python(per_lam["gini"][i])
         for k, v in per_job["baseline_bias"].items():
-            r[f"baseline_{k}"] = _py(v)
-        r["method_converged"] = _py(per_lam["method_converged"][i])
-        r["method_iterations"] = _py(per_lam["method_iterations"][i])
+            r[f"baseline_{k}"] = to_python(v)
+        r["method_converged"] = to_python(per_lam["method_converged"][i])
+        r["method_iterations"] = to_python(per_lam["method_iterations"][i])
         moved = np.asarray(per_lam["moved_angle"][i], np.float64)
         if "diag" in per_job:
             r.update(summarize_diagnostics(per_job["diag"]._replace(moved_angle=moved), names))
-            r["prior_l1_error"] = _py(per_job["prior_l1_error"])
+            r["prior_l1_error"] = to_python(per_job["prior_l1_error"])
             r["converged"] = bool(r["converged"] and r["method_converged"])
         else:
-            r["n_classes"] = _py(per_lam["n_classes"][i])
+            r["n_classes"] = to_python(per_lam["n_classes"][i])
             r["median_moved_angle_deg"] = float(np.rad2deg(np.nanmedian(moved)))  # NaN outside the split
             r["converged"] = r["method_converged"]
         out.append(r)

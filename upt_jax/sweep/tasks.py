@@ -37,7 +37,10 @@ import numpy as np
 
 from upt_jax.errors import UPTError
 
-__all__ = ["JobInputs", "Task", "TASKS", "register_task", "get_task", "classification_job"]
+__all__ = [
+    "JobInputs", "Task", "TASKS", "register_task", "get_task", "classification_job", "classification_rows",
+    "lighten_diagnostics", "metric_fields", "to_python",
+]
 
 
 class JobInputs(NamedTuple):
@@ -161,24 +164,40 @@ def classification_job(config, clustered: bool):
             }
 
         per_lam = jax.vmap(at)(lams)
-        light = diag._replace(
-            targets=None,
-            coupling=None,
-            moved_angle=None,
-            centres=diag.centres._replace(points=None, mass=None, sizes=None, assignment=None),
-        )
+        light = lighten_diagnostics(diag)
         return per_lam, {"diag": light}
 
     return job
 
 
-def _py(v):
+def to_python(v):
+    """A scalar array as a Python bool, int or float (for JSON rows)."""
     v = np.asarray(v)
     if v.dtype == np.bool_:
         return bool(v)
     if np.issubdtype(v.dtype, np.integer):
         return int(v)
     return float(v)
+
+
+def lighten_diagnostics(diag):
+    """:class:`upt_jax.api.Diagnostics` without its per-target arrays (targets, coupling,
+    moved angles, centres): what a job returns to the host for its rows."""
+    return diag._replace(
+        targets=None,
+        coupling=None,
+        moved_angle=None,
+        centres=diag.centres._replace(points=None, mass=None, sizes=None, assignment=None),
+    )
+
+
+def metric_fields(per_lam: dict, i: int, class_names) -> dict:
+    """The metric fields of row ``i`` of a job's per-lam results: ``top1``,
+    ``top5``, ``mean_class_accuracy``, ``unreachable`` (with the names in
+    ``unreachable_classes``) and ``n_videos``."""
+    r = {k: to_python(per_lam[k][i]) for k in ("top1", "top5", "mean_class_accuracy", "unreachable", "n_videos")}
+    r["unreachable_classes"] = [str(class_names[j]) for j in np.flatnonzero(per_lam["unreachable_mask"][i])]
+    return r
 
 
 def classification_rows(per_lam: dict, per_job: dict, context: dict) -> list[dict]:
@@ -196,8 +215,7 @@ def classification_rows(per_lam: dict, per_job: dict, context: dict) -> list[dic
     n_lam = np.shape(per_lam["top1"])[0]
     out = []
     for i in range(n_lam):
-        r = {k: _py(per_lam[k][i]) for k in ("top1", "top5", "mean_class_accuracy", "unreachable", "n_videos")}
-        r["unreachable_classes"] = [str(names[j]) for j in np.flatnonzero(per_lam["unreachable_mask"][i])]
+        r = metric_fields(per_lam, i, names)
         r.update(summarize_diagnostics(diag._replace(moved_angle=per_lam["moved_angle"][i]), names))
         out.append(r)
     return out
